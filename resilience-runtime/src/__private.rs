@@ -1,0 +1,81 @@
+//! What the attribute macros' generated code calls, and nothing else. Not public API:
+//! it may change in any release.
+
+pub use core::ops::ControlFlow;
+pub use core::option::Option::{self, None, Some};
+pub use core::result::Result::{self, Err, Ok};
+pub use core::time::Duration;
+pub use core::{concat, module_path, stringify};
+
+pub use crate::backoff::{Exponential, Fixed, Jitter, Linear, NoBackoff};
+pub use crate::retry::Retry;
+pub use crate::timeout::Timeout;
+
+/// Each attempt of a retry (or the second function of a fallback) needs its own copy
+/// of an owned argument.
+#[diagnostic::on_unimplemented(
+    message = "argument of type `{Self}` is not `Clone`, but each attempt needs its own copy",
+    label = "this owned argument is passed again on each attempt",
+    note = "take the argument by reference (`&{Self}`) instead, or implement `Clone` for it"
+)]
+pub trait CloneArg: Sized {
+    /// A copy for one more attempt.
+    fn clone_arg(&self) -> Self;
+}
+
+impl<T: Clone> CloneArg for T {
+    #[inline]
+    fn clone_arg(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Checks that the function returns a `Result` where its return type is an alias the
+/// macro cannot see through, pointing at the return type when it is not.
+#[diagnostic::on_unimplemented(
+    message = "resilience attributes need a function that returns `Result<T, E>`, not `{Self}`",
+    label = "expected `Result<T, E>` here",
+    note = "policies decide by the `Err` case: return `Result<T, E>` (any alias of it counts)"
+)]
+pub trait IsResult {
+    /// The `Ok` type.
+    type Ok;
+    /// The `Err` type.
+    type Err;
+}
+
+impl<T, E> IsResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+}
+
+/// Called with the declared return type to make the compiler check [`IsResult`].
+#[inline(always)]
+pub const fn assert_result<R: IsResult>() {}
+
+/// Runs the body of a plain function as a closure, so `return` and `?` inside it
+/// leave only the attempt.
+#[inline(always)]
+pub fn run<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+/// `retry_if` when none is given: every error is retried.
+#[inline(always)]
+pub fn always<E>(_: &E) -> bool {
+    true
+}
+
+/// `on_retry` when none is given.
+#[inline(always)]
+pub fn no_hook<E>(_: &E, _: u32, _: Duration) {}
+
+/// The async sleep between attempts.
+pub async fn sleep(delay: Duration) {
+    tokio::time::sleep(delay).await;
+}
+
+/// The blocking sleep between attempts.
+pub fn sleep_blocking(delay: Duration) {
+    std::thread::sleep(delay);
+}

@@ -1,0 +1,218 @@
+//! Retry: run an operation again after a failure, with a backoff between attempts.
+//!
+//! [`Retry`] is the policy's configuration; [`RetryRun`] is one call's progress through
+//! it (the attempt count, the elapsed-time budget, the previous delay), shared by the
+//! async and the blocking call paths and by the code `#[retry]` generates.
+
+mod run;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::backoff::{Backoff, Exponential, Jitter};
+use crate::config::ConfigError;
+
+pub use run::RetryRun;
+
+/// A retry policy: how many attempts, how long to wait between them, and for how long
+/// in all.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_runtime::{Retry, Jitter, backoff::Fixed};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), resilience_runtime::ConfigError> {
+/// let retry = Retry::builder()
+///     .max_attempts(4)
+///     .backoff(Fixed::new(Duration::from_millis(50)))
+///     .jitter(Jitter::None)
+///     .build()?;
+/// let mut calls = 0;
+/// let result: Result<u32, &str> = retry
+///     .call(|| {
+///         calls += 1;
+///         let n = calls;
+///         async move { if n < 3 { Err("flaky") } else { Ok(n) } }
+///     })
+///     .await;
+/// assert_eq!(result, Ok(3));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Retry<B = Exponential> {
+    max_attempts: u32,
+    backoff: B,
+    jitter: Jitter,
+    max_elapsed: Option<Duration>,
+}
+
+impl Retry {
+    /// A builder with the `#[retry]` defaults: 3 attempts, exponential backoff from
+    /// 100ms doubling up to 10s, full jitter, no elapsed-time limit.
+    pub fn builder() -> RetryBuilder {
+        RetryBuilder {
+            policy: Retry::new(3, Exponential::default(), Jitter::Full, None),
+        }
+    }
+}
+
+impl<B: Backoff> Retry<B> {
+    /// The policy from already-valid parts; `max_attempts` below 1 is taken as 1.
+    #[doc(hidden)]
+    pub const fn new(
+        max_attempts: u32,
+        backoff: B,
+        jitter: Jitter,
+        max_elapsed: Option<Duration>,
+    ) -> Self {
+        Retry {
+            max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
+            backoff,
+            jitter,
+            max_elapsed,
+        }
+    }
+
+    /// Attempts in all, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The delay schedule.
+    pub fn backoff(&self) -> &B {
+        &self.backoff
+    }
+
+    /// The jitter applied to each delay.
+    pub fn jitter(&self) -> Jitter {
+        self.jitter
+    }
+
+    /// No attempt starts later than this after the first began.
+    pub fn max_elapsed(&self) -> Option<Duration> {
+        self.max_elapsed
+    }
+
+    /// Starts one async call's progress (the clock is `tokio::time`).
+    pub fn start(&self) -> RetryRun<'_, B> {
+        RetryRun::new(self, run::tokio_now)
+    }
+
+    /// Starts one blocking call's progress (the clock is `std::time`).
+    pub fn start_blocking(&self) -> RetryRun<'_, B> {
+        RetryRun::new(self, std::time::Instant::now)
+    }
+
+    /// Runs `op` until it succeeds or the policy gives up; every error is retried.
+    /// When every attempt fails, the last error is returned as it is.
+    pub async fn call<T, E, F, Fut>(&self, op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(|_: &E| true, |_: &E, _, _| {}, op).await
+    }
+
+    /// Like [`call`](Self::call), retrying only errors for which `retry_if` is true and
+    /// calling `on_retry(error, failed_attempt, delay)` before each sleep.
+    pub async fn call_with<T, E, F, Fut>(
+        &self,
+        retry_if: impl Fn(&E) -> bool,
+        on_retry: impl Fn(&E, u32, Duration),
+        mut op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut run = self.start();
+        loop {
+            let outcome = op().await;
+            match run.after(outcome, &retry_if, &on_retry) {
+                core::ops::ControlFlow::Break(result) => return result,
+                core::ops::ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
+            }
+        }
+    }
+
+    /// The blocking form of [`call`](Self::call): sleeps with `std::thread::sleep`.
+    pub fn call_blocking<T, E>(&self, op: impl FnMut() -> Result<T, E>) -> Result<T, E> {
+        self.call_blocking_with(|_: &E| true, |_: &E, _, _| {}, op)
+    }
+
+    /// The blocking form of [`call_with`](Self::call_with).
+    pub fn call_blocking_with<T, E>(
+        &self,
+        retry_if: impl Fn(&E) -> bool,
+        on_retry: impl Fn(&E, u32, Duration),
+        mut op: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut run = self.start_blocking();
+        loop {
+            match run.after(op(), &retry_if, &on_retry) {
+                core::ops::ControlFlow::Break(result) => return result,
+                core::ops::ControlFlow::Continue(delay) => std::thread::sleep(delay),
+            }
+        }
+    }
+}
+
+/// Builds a [`Retry`], checking each setting as `#[retry]` does at compile time.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RetryBuilder<B = Exponential> {
+    policy: Retry<B>,
+}
+
+impl<B: Backoff> RetryBuilder<B> {
+    /// Attempts in all, the first included; at least 1. Default 3.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        // Kept as given so that `build` can refuse 0 instead of silently fixing it.
+        self.policy.max_attempts = max_attempts;
+        self
+    }
+
+    /// The delay schedule. Default: exponential from 100ms, factor 2, at most 10s.
+    pub fn backoff<B2: Backoff>(self, backoff: B2) -> RetryBuilder<B2> {
+        let Retry {
+            max_attempts,
+            jitter,
+            max_elapsed,
+            ..
+        } = self.policy;
+        RetryBuilder {
+            policy: Retry {
+                max_attempts,
+                backoff,
+                jitter,
+                max_elapsed,
+            },
+        }
+    }
+
+    /// The jitter on each delay. Default [`Jitter::Full`].
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.policy.jitter = jitter;
+        self
+    }
+
+    /// No attempt starts later than `limit` after the first began, and no sleep is
+    /// begun that would end past it. Default: no limit.
+    pub fn max_elapsed(mut self, limit: Duration) -> Self {
+        self.policy.max_elapsed = Some(limit);
+        self
+    }
+
+    /// The policy, or what is wrong with it.
+    pub fn build(self) -> Result<Retry<B>, ConfigError> {
+        if self.policy.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "retry",
+                "max_attempts",
+                "must be at least 1 (it counts the first attempt)",
+            ));
+        }
+        Ok(self.policy)
+    }
+}

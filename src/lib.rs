@@ -1,0 +1,1 @@
+//! Support code for the workspace's examples and integration tests: not published.
