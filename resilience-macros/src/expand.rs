@@ -36,8 +36,15 @@ use crate::policy::{
 };
 use crate::valid;
 
+/// What an attribute already expanded by the one above it is left holding: it keeps
+/// the user's import of the attribute used, and expands to the item unchanged.
+const EXPANDED: &str = "__resilience_expanded";
+
 /// The entry point of every attribute.
 pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    if is_expanded_marker(&args) {
+        return item;
+    }
     let mut errors = Errors::default();
     let mut function = match func::parse(kind.name(), item.clone()) {
         Ok(f) => f,
@@ -55,11 +62,15 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     let own = Args::parse(format!("`#[{}]`", kind.name()), Span::call_site(), args);
     let mut layers = vec![policy::parse_layer(kind, Span::call_site(), own, &mut krate, &mut errors)];
     let mut kept: Vec<Attribute> = Vec::new();
+    let mut consumed: Vec<Attribute> = Vec::new();
     for attr in std::mem::take(&mut function.item.attrs) {
         let Some(below) = Kind::from_path(attr.path()) else {
             kept.push(attr);
             continue;
         };
+        let marker = Ident::new(EXPANDED, Span::call_site());
+        let path = attr.path();
+        consumed.push(syn::parse_quote!(#[#path(#marker)]));
         let span = attr.path().span();
         let tokens = match &attr.meta {
             Meta::Path(_) => TokenStream::new(),
@@ -87,9 +98,17 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         Some(path) => path.to_token_stream(),
         None => quote!(::resilience_runtime),
     };
-    let mut out = Generator::new(&function, &layers, krate).function();
+    let mut out = Generator::new(&function, &layers, krate).function(&consumed);
     out.extend(valid::order_warnings(&layers));
     out
+}
+
+fn is_expanded_marker(args: &TokenStream) -> bool {
+    let mut tokens = args.clone().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(proc_macro2::TokenTree::Ident(i)), None) if i == EXPANDED
+    )
 }
 
 struct Generator<'a> {
@@ -118,10 +137,14 @@ impl<'a> Generator<'a> {
 
     /// The whole function: the signature as declared (argument patterns that must be
     /// copied are bound by name instead), the new body.
-    fn function(mut self) -> TokenStream {
+    fn function(mut self, consumed: &[Attribute]) -> TokenStream {
         let f = self.function;
         let mut item = f.item.clone();
         if self.reuses {
+            if let Some(FnArg::Receiver(r)) = item.sig.inputs.first_mut() {
+                // Rebound (mutably, where declared so) inside the body.
+                r.mutability = None;
+            }
             for (input, param) in item
                 .sig
                 .inputs
@@ -175,6 +198,7 @@ impl<'a> Generator<'a> {
         let sig = &item.sig;
         quote! {
             #(#attrs)*
+            #(#consumed)*
             #[allow(clippy::used_underscore_binding, clippy::redundant_clone)]
             #vis #sig #body
         }
@@ -217,7 +241,14 @@ impl<'a> Generator<'a> {
                 let binding = &p.binding;
                 quote_spanned!(p.span=> let #pat = #binding;)
             });
-            quote!(#(#binds)*)
+            let mut_self = match f.receiver {
+                Some(Receiver::Owned { mutable: true, .. }) => {
+                    let alias = &self.self_alias;
+                    Some(quote!(let mut #alias = #alias;))
+                }
+                _ => None,
+            };
+            quote!(#mut_self #(#binds)*)
         });
         let mv = (!reused).then(|| quote!(move));
         if f.is_async {
@@ -261,7 +292,7 @@ impl<'a> Generator<'a> {
         if let Some(receiver) = self.function.receiver {
             match receiver {
                 Receiver::Borrowed => names.push(quote!(self)),
-                Receiver::Owned { span } => {
+                Receiver::Owned { span, .. } => {
                     let alias = &self.self_alias;
                     let copy = format_ident!("{}self", prefix, span = Span::mixed_site());
                     stmts.extend(quote_spanned! {span=>
@@ -385,7 +416,7 @@ impl<'a> Generator<'a> {
     fn attempt_copies(&self) -> TokenStream {
         let krate = &self.krate;
         let mut out = TokenStream::new();
-        if let Some(Receiver::Owned { span }) = self.function.receiver {
+        if let Some(Receiver::Owned { span, .. }) = self.function.receiver {
             let alias = &self.self_alias;
             out.extend(quote_spanned! {span=>
                 let #alias = #krate::__private::CloneArg::clone_arg(&#alias);

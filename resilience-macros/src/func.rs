@@ -18,7 +18,7 @@ pub(crate) enum Receiver {
     /// `&self`, `&mut self`, `self: &Self`: no copy needed to use it again.
     Borrowed,
     /// `self`, `mut self`, `self: Arc<Self>`: each further use needs a clone.
-    Owned { span: Span },
+    Owned { span: Span, mutable: bool },
 }
 
 /// One typed argument.
@@ -156,6 +156,7 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
                 } else {
                     Receiver::Owned {
                         span: r.self_token.span,
+                        mutable: r.mutability.is_some(),
                     }
                 });
             }
