@@ -24,6 +24,11 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// An error under the whole of `tokens` (first to last token, on stable too).
+    pub(crate) fn spanned(&mut self, tokens: &impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub(crate) fn extend(&mut self, other: Errors) {
         if let Some(e) = other.0 {
             self.push(e);
@@ -212,8 +217,8 @@ impl Args {
                         Some(near) => format!("; did you mean `{near} = ...`?"),
                         None => format!("; write `name = value`, one of: {}", valid.join(", ")),
                     };
-                    self.errors.at(
-                        arg.value.span(),
+                    self.errors.spanned(
+                        &arg.value,
                         format_args!("unexpected value for {}{hint}", self.owner),
                     );
                 }

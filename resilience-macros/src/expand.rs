@@ -50,8 +50,9 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         Ok(f) => f,
         Err(e) => {
             // Not a function we can rewrite: keep the item as it was, so one mistake
-            // does not turn into "cannot find function" errors elsewhere.
-            let mut out = item;
+            // does not turn into "cannot find function" errors elsewhere, with the
+            // attributes below this one marked done so that the error shows once.
+            let mut out = mark_stack_expanded(item);
             out.extend(e.into_compile_error());
             return out;
         }
@@ -68,9 +69,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
             kept.push(attr);
             continue;
         };
-        let marker = Ident::new(EXPANDED, Span::call_site());
-        let path = attr.path();
-        consumed.push(syn::parse_quote!(#[#path(#marker)]));
+        consumed.push(expanded_marker(&attr));
         let span = attr.path().span();
         let tokens = match &attr.meta {
             Meta::Path(_) => TokenStream::new(),
@@ -90,6 +89,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     valid::check(&layers, &function, &mut errors);
 
     if !errors.is_empty() {
+        function.item.attrs.extend(consumed);
         let mut out = function.item.to_token_stream();
         out.extend(errors.into_compile_error());
         return out;
@@ -101,6 +101,37 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     let mut out = Generator::new(&function, &layers, krate).function(&consumed);
     out.extend(valid::order_warnings(&layers));
     out
+}
+
+/// `#[retry(__resilience_expanded)]` for `#[retry(...)]`: keeps the import used.
+fn expanded_marker(attr: &Attribute) -> Attribute {
+    let marker = Ident::new(EXPANDED, Span::call_site());
+    let path = attr.path();
+    syn::parse_quote!(#[#path(#marker)])
+}
+
+/// The item with every stack attribute replaced by its marker, for items this crate
+/// cannot rewrite (their error is reported once, by the outermost attribute).
+fn mark_stack_expanded(item: TokenStream) -> TokenStream {
+    let parsed = syn::parse::Parser::parse2(
+        |input: syn::parse::ParseStream| {
+            let attrs = input.call(Attribute::parse_outer)?;
+            let rest: TokenStream = input.parse()?;
+            Ok((attrs, rest))
+        },
+        item.clone(),
+    );
+    let Ok((attrs, rest)) = parsed else {
+        return item;
+    };
+    let attrs = attrs.into_iter().map(|attr| {
+        if Kind::from_path(attr.path()).is_some() {
+            expanded_marker(&attr)
+        } else {
+            attr
+        }
+    });
+    quote!(#(#attrs)* #rest)
 }
 
 fn is_expanded_marker(args: &TokenStream) -> bool {
@@ -270,6 +301,11 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// The name of a call that may return a `Rejection`.
+    fn rejecting(&self, name: &str) -> Ident {
+        Ident::new(name, Span::call_site())
+    }
+
     fn default_name(&self) -> TokenStream {
         let krate = &self.krate;
         let name = self.function.item.sig.ident.to_string();
@@ -293,7 +329,7 @@ impl<'a> Generator<'a> {
             match receiver {
                 Receiver::Borrowed => names.push(quote!(self)),
                 Receiver::Owned { span, .. } => {
-                    let alias = &self.self_alias;
+                    let alias = Ident::new(&self.self_alias.to_string(), span);
                     let copy = format_ident!("{}self", prefix, span = Span::mixed_site());
                     stmts.extend(quote_spanned! {span=>
                         let #copy = #krate::__private::CloneArg::clone_arg(&#alias);
@@ -304,7 +340,7 @@ impl<'a> Generator<'a> {
         }
         for (i, p) in self.function.params.iter().enumerate() {
             let binding = &p.binding;
-            if p.by_ref || p.ignored {
+            if p.by_ref {
                 names.push(binding.to_token_stream());
                 continue;
             }
@@ -379,6 +415,8 @@ impl<'a> Generator<'a> {
         let policy = Ident::new("__resilience_retry", Span::mixed_site());
         let run = Ident::new("__resilience_run", Span::mixed_site());
         let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
+        let result = Ident::new("__resilience_result", Span::mixed_site());
+        let delay = Ident::new("__resilience_delay", Span::mixed_site());
         if self.function.is_async {
             quote! {
                 async #mv {
@@ -388,8 +426,8 @@ impl<'a> Generator<'a> {
                         #rebind
                         let #outcome = #inner.await;
                         match #run.after(#outcome, #retry_if, #on_retry) {
-                            #p::ControlFlow::Break(result) => break result,
-                            #p::ControlFlow::Continue(delay) => #p::sleep(delay).await,
+                            #p::ControlFlow::Break(#result) => break #result,
+                            #p::ControlFlow::Continue(#delay) => #p::sleep(#delay).await,
                         }
                     }
                 }
@@ -403,8 +441,8 @@ impl<'a> Generator<'a> {
                         #rebind
                         let #outcome = #inner;
                         match #run.after(#outcome, #retry_if, #on_retry) {
-                            #p::ControlFlow::Break(result) => break result,
-                            #p::ControlFlow::Continue(delay) => #p::sleep_blocking(delay),
+                            #p::ControlFlow::Break(#result) => break #result,
+                            #p::ControlFlow::Continue(#delay) => #p::sleep_blocking(#delay),
                         }
                     }
                 }
@@ -417,7 +455,7 @@ impl<'a> Generator<'a> {
         let krate = &self.krate;
         let mut out = TokenStream::new();
         if let Some(Receiver::Owned { span, .. }) = self.function.receiver {
-            let alias = &self.self_alias;
+            let alias = Ident::new(&self.self_alias.to_string(), span);
             out.extend(quote_spanned! {span=>
                 let #alias = #krate::__private::CloneArg::clone_arg(&#alias);
             });
@@ -455,7 +493,7 @@ impl<'a> Generator<'a> {
                         #path, (#(#names,)* #error,))
                 };
                 let call = if self.function.is_async {
-                    quote!(#call.await)
+                    quote_spanned!(path.span()=> #p::fallback_future(#call).await)
                 } else {
                     call
                 };
@@ -538,11 +576,8 @@ impl<'a> Generator<'a> {
                     static #id: #p::LazyLock<#p::CircuitBreaker> =
                         #p::LazyLock::new(|| #builder.register_clamped());
                 });
-                if self.function.is_async {
-                    quote!(#id.call_with(#record_if, #inner))
-                } else {
-                    quote!(#id.call_blocking_with(#record_if, #inner))
-                }
+                let call = self.rejecting(if self.function.is_async { "call_with" } else { "call_blocking_with" });
+                quote!(#id.#call(#record_if, #inner))
             }
             Some(key) => {
                 let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
@@ -550,11 +585,8 @@ impl<'a> Generator<'a> {
                     static #id: #p::LazyLock<#p::KeyedCircuitBreaker> =
                         #p::LazyLock::new(|| #p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys));
                 });
-                if self.function.is_async {
-                    quote!(#id.call_with(#key, #record_if, #inner))
-                } else {
-                    quote!(#id.call_blocking_with(#key, #record_if, #inner))
-                }
+                let call = self.rejecting(if self.function.is_async { "call_with" } else { "call_blocking_with" });
+                quote!(#id.#call(#key, #record_if, #inner))
             }
         }
     }
@@ -586,11 +618,8 @@ impl<'a> Generator<'a> {
             static #id: #p::LazyLock<#p::Bulkhead> = #p::LazyLock::new(|| #builder.register_clamped());
         });
         let inner = self.deferred(inner, reused);
-        if self.function.is_async {
-            quote!(#id.call(#inner))
-        } else {
-            quote!(#id.call_blocking(#inner))
-        }
+        let call = self.rejecting(if self.function.is_async { "call" } else { "call_blocking" });
+        quote!(#id.#call(#inner))
     }
 
     fn rate_limit(&mut self, index: usize, args: &RateLimitArgs, inner: TokenStream, reused: bool) -> TokenStream {
@@ -611,7 +640,7 @@ impl<'a> Generator<'a> {
         }
         let id = self.static_ident(index, "RATE_LIMIT");
         let inner = self.deferred(inner, reused);
-        let call = if self.function.is_async { quote!(call) } else { quote!(call_blocking) };
+        let call = self.rejecting(if self.function.is_async { "call" } else { "call_blocking" });
         match &args.key {
             None => {
                 self.statics.push(quote! {
@@ -644,8 +673,5 @@ fn reuses_arguments(layer: &Layer) -> bool {
 /// Whether the signature must bind an argument by a plain name (stripping `mut` or a
 /// pattern) so that it can be copied, the pattern being bound again in the body.
 fn needs_binding(param: &func::Param) -> bool {
-    if param.ignored {
-        return false;
-    }
     param.is_pattern() || matches!(&param.pat, Pat::Ident(p) if p.mutability.is_some())
 }

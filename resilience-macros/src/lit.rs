@@ -3,7 +3,6 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote_spanned};
-use syn::spanned::Spanned;
 use syn::{Expr, Lit, Path};
 
 use crate::args::Errors;
@@ -58,11 +57,12 @@ pub(crate) fn duration(expr: &Expr, errors: &mut Errors) -> Option<DurationArg> 
                 None
             }
         },
-        Expr::Paren(_) | Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
+        Expr::Paren(p) => Some(DurationArg::Expr((*p.expr).clone())),
+        Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
             Some(DurationArg::Expr(expr.clone()))
         }
         other => {
-            errors.at(other.span(), format_args!("expected a duration; {DURATION_HELP}"));
+            errors.spanned(other, format_args!("expected a duration; {DURATION_HELP}"));
             None
         }
     }
@@ -86,7 +86,21 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
         "m" | "min" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "" => return Err(format!("`{text}` has no unit")),
-        other => return Err(format!("unknown unit `{other}` in `{text}`")),
+        other => {
+            let near = match other {
+                "sec" | "secs" | "second" | "seconds" => Some("s"),
+                "msec" | "msecs" | "millis" | "milliseconds" => Some("ms"),
+                "mins" | "minute" | "minutes" => Some("m"),
+                "hr" | "hrs" | "hour" | "hours" => Some("h"),
+                "micros" | "microseconds" => Some("us"),
+                "nanos" | "nanoseconds" => Some("ns"),
+                _ => None,
+            };
+            return Err(match near {
+                Some(unit) => format!("unknown unit `{other}` in `{text}`; did you mean `{number}{unit}`?"),
+                None => format!("unknown unit `{other}` in `{text}`"),
+            });
+        }
     };
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
     if frac.contains('.') || (whole.is_empty() && frac.is_empty()) {
@@ -165,11 +179,12 @@ pub(crate) fn rate(expr: &Expr, errors: &mut Errors) -> Option<RateArg> {
                 None
             }
         },
-        Expr::Paren(_) | Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
+        Expr::Paren(p) => Some(RateArg::Expr((*p.expr).clone())),
+        Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
             Some(RateArg::Expr(expr.clone()))
         }
         other => {
-            errors.at(other.span(), format_args!("expected a rate; {RATE_HELP}"));
+            errors.spanned(other, format_args!("expected a rate; {RATE_HELP}"));
             None
         }
     }
@@ -235,9 +250,9 @@ pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) ->
             }
         },
         Expr::Lit(other) => {
-            errors.at(
-                other.span(),
-                format_args!("`{name}` needs a whole number (at least {min})"),
+            errors.spanned(
+                other,
+                format_args!("`{name}` needs a whole number (at least {min}), e.g. `{name} = {}`", min.max(1) * 10),
             );
             None
         }
@@ -260,7 +275,11 @@ pub(crate) fn float(
             lit: Lit::Int(i), ..
         }) => (i.base10_parse::<f64>().ok(), i.span()),
         Expr::Lit(other) => {
-            errors.at(other.span(), format_args!("`{name}` needs a number"));
+            let example = if high.is_finite() { high / 2.0 } else { low.max(1.0) * 2.0 };
+            errors.spanned(
+                other,
+                format_args!("`{name}` needs a number, e.g. `{name} = {example:?}`"),
+            );
             return None;
         }
         other => return Some(other.to_token_stream()),
@@ -286,14 +305,15 @@ pub(crate) fn float(
     Some(lit.into_token_stream())
 }
 
-/// A path to a function: `is_transient`, `Self::cached`.
-pub(crate) fn fn_path(expr: &Expr, name: &str, errors: &mut Errors) -> Option<Path> {
+/// A path to a function: `is_transient`, `Self::cached`. `example` shows the argument
+/// written well, e.g. `retry_if = is_transient`.
+pub(crate) fn fn_path(expr: &Expr, what: &str, example: &str, errors: &mut Errors) -> Option<Path> {
     match expr {
         Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
         other => {
-            errors.at(
-                other.span(),
-                format_args!("`{name}` takes the path of a function, e.g. `{name} = is_transient`"),
+            errors.spanned(
+                other,
+                format_args!("{what} takes the path of a function, e.g. `{example}`"),
             );
             None
         }
@@ -307,8 +327,8 @@ pub(crate) fn string(expr: &Expr, name: &str, errors: &mut Errors) -> Option<Tok
             lit: Lit::Str(s), ..
         }) if !s.value().is_empty() => Some(s.to_token_stream()),
         other => {
-            errors.at(
-                other.span(),
+            errors.spanned(
+                other,
                 format_args!("`{name}` takes a non-empty string literal, e.g. `{name} = \"payments\"`"),
             );
             None

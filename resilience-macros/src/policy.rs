@@ -150,8 +150,8 @@ pub(crate) fn parse_layer(
             Expr::Path(p) if p.qself.is_none() => {
                 krate.get_or_insert(p.path);
             }
-            other => local.at(
-                other.span(),
+            other => local.spanned(
+                &other,
                 format_args!("`{key}` takes a path to the runtime crate, e.g. `crate = ::my_reexport::resilience`"),
             ),
         }
@@ -161,8 +161,8 @@ pub(crate) fn parse_layer(
             lit: syn::Lit::Str(s), ..
         }))) if s.value() == "intended" => true,
         Some((_, other)) => {
-            local.at(
-                other.span(),
+            local.spanned(
+                &other,
                 "`order` takes only `\"intended\"`: it silences the warning about this attribute's place in the stack",
             );
             false
@@ -234,8 +234,8 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
             _ => None,
         });
         if found.is_none() {
-            errors.at(
-                v.span(),
+            errors.spanned(
+                &v,
                 "`jitter` is one of `none`, `full` (uniform in [0, d]), `equal` (d/2 + uniform in [0, d/2]) or `decorrelated`",
             );
         }
@@ -246,10 +246,10 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
         .and_then(|(_, v)| lit::duration(&v, errors));
     let retry_if = args
         .take("retry_if")
-        .and_then(|(_, v)| lit::fn_path(&v, "retry_if", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`retry_if`", "retry_if = is_transient", errors));
     let on_retry = args
         .take("on_retry")
-        .and_then(|(_, v)| lit::fn_path(&v, "on_retry", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`on_retry`", "on_retry = log_retry", errors));
     RetryArgs {
         max_attempts,
         backoff,
@@ -386,11 +386,14 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
             let min = open_for.as_ref().map_or(Some(60_000_000_000), |d| d.literal_nanos());
             if let (Some(min), Some(max_nanos)) = (min, max.literal_nanos()) {
                 if max_nanos < min {
-                    errors.at(
-                        value.span(),
+                    let secs = |n: u128| n as f64 / 1e9;
+                    errors.spanned(
+                        value,
                         format_args!(
-                            "`{key}` must be at least `open_for` ({}): it caps the doubled open time",
-                            if open_for.is_some() { "as given" } else { "60s by default" }
+                            "`{key}` ({}s) must be at least `open_for` ({}s{}): it caps the doubled open time",
+                            secs(max_nanos),
+                            secs(min),
+                            if open_for.is_some() { "" } else { ", the default" }
                         ),
                     );
                 }
@@ -403,7 +406,7 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
     }
     let record_if = args
         .take("record_if")
-        .and_then(|(_, v)| lit::fn_path(&v, "record_if", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`record_if`", "record_if = is_server_error", errors));
     let (key, max_keys) = key_and_max_keys(args, errors);
     BreakerArgs {
         name,
@@ -481,7 +484,7 @@ fn fallback(args: &mut Args, errors: &mut Errors) -> FallbackArgs {
     let form = match (default, value, path) {
         (Some(d), None, None) => Some(FallbackForm::Default(d.span())),
         (None, Some(v), None) => Some(FallbackForm::Value(v)),
-        (None, None, Some(p)) => lit::fn_path(&p, "fallback", errors).map(FallbackForm::Path),
+        (None, None, Some(p)) => lit::fn_path(&p, "`#[fallback]`", "#[fallback(Self::cached_prices)]", errors).map(FallbackForm::Path),
         (None, None, None) => {
             errors.at(args.span(), format_args!("`#[fallback]` needs to know what to return; {HELP}"));
             None
@@ -498,7 +501,7 @@ fn fallback(args: &mut Args, errors: &mut Errors) -> FallbackArgs {
     };
     let fallback_if = args
         .take("fallback_if")
-        .and_then(|(_, v)| lit::fn_path(&v, "fallback_if", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`fallback_if`", "fallback_if = is_unavailable", errors));
     FallbackArgs {
         form: form.unwrap_or(FallbackForm::Default(args.span())),
         fallback_if,

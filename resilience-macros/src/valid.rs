@@ -80,9 +80,8 @@ pub(crate) fn order_warnings(layers: &[Layer]) -> TokenStream {
 }
 
 fn warning(span: Span, message: &str) -> TokenStream {
-    let name = format_ident!("risky_attribute_order", span = span);
+    let name = format_ident!("RiskyAttributeOrder", span = span);
     quote_spanned! {span=>
-        #[allow(non_upper_case_globals)]
         const _: () = {
             #[deprecated(note = #message)]
             struct #name;
