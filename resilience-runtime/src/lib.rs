@@ -96,6 +96,12 @@
 //! | `#[fallback(value = expr)]` | `Ok(expr)` |
 //! | any form, plus `fallback_if = path` | only errors for which `fn(&E) -> bool` is true fall back; the others are returned as they are |
 //!
+//! Owned arguments are cloned before the body runs only for the `path` form. The
+//! `value = expr` form is evaluated after the body failed: it may use references among
+//! the arguments and anything in scope, not owned arguments the body consumed. A
+//! fallback with the wrong signature is a compile error at its path that spells out
+//! the expected one.
+//!
 //! ```
 //! use resilience_runtime::fallback;
 //!
