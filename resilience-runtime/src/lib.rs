@@ -4,7 +4,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backoff;
-mod bulkhead;
+pub mod bulkhead;
 mod circuit_breaker;
 mod config;
 mod rate_limit;
@@ -15,6 +15,7 @@ mod sync;
 pub mod timeout;
 
 pub use backoff::{Backoff, Jitter};
+pub use bulkhead::Bulkhead;
 pub use config::ConfigError;
 pub use rejection::{FromRejection, Rejection};
 pub use retry::Retry;

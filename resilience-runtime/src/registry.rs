@@ -57,3 +57,20 @@ impl<V: Clone> Registry<V> {
         all
     }
 }
+
+/// The bulkhead registered under `name` (by `#[bulkhead]` or
+/// [`BulkheadBuilder::register`](crate::bulkhead::BulkheadBuilder::register)), for its
+/// [`metrics`](crate::Bulkhead::metrics), its current [`limit`](crate::Bulkhead::limit)
+/// (adaptive bulkheads move it) or to [`close`](crate::Bulkhead::close) it.
+pub fn bulkhead(name: &str) -> Option<crate::Bulkhead> {
+    crate::bulkhead::BULKHEADS.get(name)
+}
+
+/// Every registered bulkhead, sorted by name.
+pub fn bulkheads() -> Vec<crate::Bulkhead> {
+    crate::bulkhead::BULKHEADS
+        .all()
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect()
+}
