@@ -9,7 +9,7 @@ mod circuit_breaker;
 mod config;
 #[allow(dead_code)] // until the keyed policies use every method
 mod keyed;
-mod rate_limit;
+pub mod rate_limit;
 pub mod registry;
 mod rejection;
 pub mod retry;
@@ -19,6 +19,7 @@ pub mod timeout;
 pub use backoff::{Backoff, Jitter};
 pub use bulkhead::Bulkhead;
 pub use config::ConfigError;
+pub use rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use rejection::{FromRejection, Rejection};
 pub use retry::Retry;
 pub use timeout::Timeout;

@@ -74,3 +74,33 @@ pub fn bulkheads() -> Vec<crate::Bulkhead> {
         .map(|(_, b)| b)
         .collect()
 }
+
+/// The rate limiter registered under `name` (by `#[rate_limit]` without `key`, or
+/// [`RateLimiterBuilder::register`](crate::rate_limit::RateLimiterBuilder::register)).
+pub fn rate_limiter(name: &str) -> Option<crate::RateLimiter> {
+    crate::rate_limit::RATE_LIMITERS.get(name)
+}
+
+/// Every registered rate limiter (not keyed), sorted by name.
+pub fn rate_limiters() -> Vec<crate::RateLimiter> {
+    crate::rate_limit::RATE_LIMITERS
+        .all()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// The keyed rate limiter registered under `name` (by `#[rate_limit(key = ...)]` or
+/// [`KeyedRateLimiterBuilder::register`](crate::rate_limit::KeyedRateLimiterBuilder::register)).
+pub fn keyed_rate_limiter(name: &str) -> Option<crate::KeyedRateLimiter> {
+    crate::rate_limit::KEYED_RATE_LIMITERS.get(name)
+}
+
+/// Every registered keyed rate limiter, sorted by name.
+pub fn keyed_rate_limiters() -> Vec<crate::KeyedRateLimiter> {
+    crate::rate_limit::KEYED_RATE_LIMITERS
+        .all()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}

@@ -112,7 +112,7 @@ impl fmt::Display for Rejection {
             Rejection::RateLimited { name, retry_after } => {
                 write!(f, "rate limit '{name}' exceeded")?;
                 if let Some(detail) = crate::rate_limit::limit_detail(name) {
-                    write!(f, " ({detail})")?;
+                    write!(f, ": {detail}")?;
                 }
                 write!(f, "; next slot in {}", HumanDuration(*retry_after))
             }

@@ -99,7 +99,9 @@ impl Bulkhead {
     {
         let mut permit = match self.try_acquire_fast() {
             Some(permit) => permit,
-            None => match self.acquire_slow().await {
+            // Boxed: the wait (a timer, the queue's node) would otherwise make every
+            // call's future several times larger, and moving it costs on every call.
+            None => match Box::pin(self.acquire_slow()).await {
                 Ok(permit) => permit,
                 Err(rejection) => return Err(E::from_rejection(rejection)),
             },
