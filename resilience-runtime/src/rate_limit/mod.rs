@@ -56,9 +56,9 @@
 //!   after it; otherwise the slot stays spent, which keeps every later reservation on
 //!   time. Default `max_wait` is zero: refused at once.
 //! - **Time** is `tokio::time`, so `tokio::time::pause()` drives it: after a refusal
-//!   with `retry_after = r`, a call made `r` later is admitted. (Sleeps on `tokio`'s
-//!   timer end on a millisecond tick, so a wait of 333.3ms ends at 334ms; the slot is
-//!   reserved at 333.3ms all the same.)
+//!   with `retry_after = r`, a call made `r` later is admitted. (A waiting call's slot is
+//!   reserved to the nanosecond, but its sleep ends on a tick of `tokio`'s millisecond
+//!   timer wheel, up to about a millisecond after the slot.)
 //! - **Names are shared.** [`RateLimiterBuilder::register`] (what `#[rate_limit]`
 //!   uses) returns the limiter already registered under the name, if any, so functions
 //!   naming the same limiter share one budget; the first configuration wins.
