@@ -96,7 +96,7 @@ impl Adaptive {
 }
 
 /// How an [`Adaptive`] limit moves; the module docs of
-/// [`bulkhead`](crate::bulkhead) give the formulas.
+/// [`bulkhead`](mod@crate::bulkhead) give the formulas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum AdaptiveAlgorithm {

@@ -3,7 +3,7 @@
 //! A [`Bulkhead`] isolates a resource (a database, a downstream service) so that a slow
 //! or failing one cannot take every task or thread of the program with it: at most
 //! `max_concurrent` calls run at once; a further call waits up to `max_wait` for a slot,
-//! first come, first served, and is refused with [`Rejection::BulkheadFull`] when none
+//! first come, first served, and is refused with [`Rejection::BulkheadFull`](crate::Rejection::BulkheadFull) when none
 //! comes in time (or at once when `max_waiting` calls already wait). This is
 //! Resilience4j's `SemaphoreBulkhead` (`maxConcurrentCalls`, `maxWaitDuration`) and
 //! tower's `ConcurrencyLimit`, with a bound on waiting and a deadline on it.
@@ -40,7 +40,7 @@
 //!   the bulkhead already registered under the name, if any: functions naming the same
 //!   bulkhead share its slots. The first configuration wins.
 //! - **Shutdown.** [`Bulkhead::close`] refuses new calls with
-//!   [`Rejection::ShuttingDown`] and sends waiters away; running calls finish.
+//!   [`Rejection::ShuttingDown`](crate::Rejection::ShuttingDown) and sends waiters away; running calls finish.
 //! - **Adaptive limits.** [`Adaptive`] replaces the fixed limit with one that follows
 //!   latency and failures; see [`AdaptiveAlgorithm`] and the formulas below.
 //!
@@ -168,7 +168,7 @@ pub struct BulkheadMetrics {
     pub waiting: usize,
     /// The concurrency limit now (moves for an adaptive bulkhead).
     pub limit: usize,
-    /// Calls refused with [`Rejection::BulkheadFull`] since the bulkhead was built.
+    /// Calls refused with [`Rejection::BulkheadFull`](crate::Rejection::BulkheadFull) since the bulkhead was built.
     pub rejected: u64,
     /// Whether [`Bulkhead::close`] was called.
     pub closed: bool,
@@ -245,7 +245,7 @@ impl Bulkhead {
     }
 
     /// Graceful shutdown: from now on every call is refused with
-    /// [`Rejection::ShuttingDown`], and calls waiting for a slot are sent away with it;
+    /// [`Rejection::ShuttingDown`](crate::Rejection::ShuttingDown), and calls waiting for a slot are sent away with it;
     /// calls already running finish normally. Returns `false` if it was already closed.
     pub fn close(&self) -> bool {
         self.inner.slots.close()
