@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn zero_latency_is_no_queuing() {
         let mut e = Estimator::new(&Adaptive::new(10, 1, 100));
-        for _ in 0..50 {
+        for _ in 0..100 {
             e.sample(Duration::ZERO, true, 100);
         }
         assert_eq!(e.limit as usize, 100);
