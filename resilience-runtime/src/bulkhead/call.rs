@@ -44,6 +44,14 @@ impl<'a> BulkheadPermit<'a> {
         }
     }
 
+    /// The permit of a call whose outcome is not known yet: dropped as is (the call
+    /// was cancelled), it is no sample for an adaptive limit.
+    #[inline]
+    fn for_call(mut self) -> Self {
+        self.outcome = Outcome::Ignore;
+        self
+    }
+
     /// Gives the slot back, reporting a failed call to an adaptive limit (which lowers
     /// it). Same as dropping the permit for a fixed limit.
     pub fn failed(mut self) {
@@ -89,31 +97,21 @@ impl Bulkhead {
     /// [`Rejection::BulkheadFull`] without polling `future` (or
     /// [`Rejection::ShuttingDown`] once [`close`](Self::close)d).
     ///
-    /// The slot is held until `future` completes or is dropped, and given back even if
-    /// it panics. With a free slot this takes one compare-and-swap and gives it back
-    /// with one atomic subtraction: no lock, no allocation.
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, E>
+    /// The slot is taken when the returned future is first polled and held until
+    /// `future` completes or is dropped, and given back even if it panics. With a free
+    /// slot this takes one compare-and-swap and gives it back with one atomic
+    /// subtraction: no lock, no allocation (a call that has to wait allocates its
+    /// place in line).
+    pub fn call<T, E, F>(&self, future: F) -> BulkheadCall<'_, F>
     where
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        let mut permit = match self.try_acquire_fast() {
-            Some(permit) => permit,
-            // Boxed: the wait (a timer, the queue's node) would otherwise make every
-            // call's future several times larger, and moving it costs on every call.
-            None => match Box::pin(self.acquire_slow()).await {
-                Ok(permit) => permit,
-                Err(rejection) => return Err(E::from_rejection(rejection)),
-            },
-        };
-        permit.outcome = Outcome::Ignore;
-        let result = future.await;
-        permit.outcome = if result.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        };
-        result
+        BulkheadCall {
+            future,
+            bulkhead: self,
+            state: CallState::Start,
+        }
     }
 
     /// The blocking form of [`call`](Self::call), for plain functions: a call that
@@ -269,6 +267,92 @@ impl Bulkhead {
     fn shutting_down(&self) -> Rejection {
         Rejection::ShuttingDown {
             name: self.inner.name.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Bulkhead::call`]: takes a slot, then runs the call's future in
+    /// it.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BulkheadCall<'a, F> {
+        // Dropped first: a cancelled call's future is gone before its slot is freed.
+        #[pin]
+        future: F,
+        bulkhead: &'a Bulkhead,
+        state: CallState<'a>,
+    }
+}
+
+/// Where a [`BulkheadCall`] is.
+enum CallState<'a> {
+    /// Not polled yet.
+    Start,
+    /// In line for a slot (boxed: the timer and the queue's node would otherwise make
+    /// every call's future several times larger).
+    Waiting(Pin<Box<dyn Future<Output = Result<BulkheadPermit<'a>, Rejection>> + Send + 'a>>),
+    /// Holding a slot, running the call.
+    Running(BulkheadPermit<'a>),
+    /// Finished.
+    Done,
+}
+
+impl<F> std::fmt::Debug for BulkheadCall<'_, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            CallState::Start => "start",
+            CallState::Waiting(_) => "waiting",
+            CallState::Running(_) => "running",
+            CallState::Done => "done",
+        };
+        f.debug_struct("BulkheadCall")
+            .field("bulkhead", &self.bulkhead.name())
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T, E, F> Future for BulkheadCall<'a, F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: FromRejection,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        let mut this = self.project();
+        loop {
+            match this.state {
+                CallState::Running(permit) => {
+                    let Poll::Ready(result) = this.future.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    permit.outcome = if result.is_ok() {
+                        Outcome::Success
+                    } else {
+                        Outcome::Failure
+                    };
+                    *this.state = CallState::Done;
+                    return Poll::Ready(result);
+                }
+                CallState::Start => {
+                    let bulkhead: &'a Bulkhead = this.bulkhead;
+                    *this.state = match bulkhead.try_acquire_fast() {
+                        Some(permit) => CallState::Running(permit.for_call()),
+                        None => CallState::Waiting(Box::pin(bulkhead.acquire_slow())),
+                    };
+                }
+                CallState::Waiting(waiting) => match waiting.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(permit)) => *this.state = CallState::Running(permit.for_call()),
+                    Poll::Ready(Err(rejection)) => {
+                        *this.state = CallState::Done;
+                        return Poll::Ready(Err(E::from_rejection(rejection)));
+                    }
+                },
+                CallState::Done => panic!("`BulkheadCall` polled after it completed"),
+            }
         }
     }
 }

@@ -101,7 +101,7 @@ pub use adaptive::{
     AIMD_TOLERANCE, Adaptive, AdaptiveAlgorithm, BASELINE_WARMUP, BASELINE_WINDOW, DECREASE_FACTOR,
     GRADIENT_SMOOTHING, GRADIENT_TOLERANCE,
 };
-pub use call::BulkheadPermit;
+pub use call::{BulkheadCall, BulkheadPermit};
 pub use config::BulkheadBuilder;
 
 use crate::registry::Registry;
