@@ -68,6 +68,8 @@
 //!   'static` type; the limiter's type does not name it, so a `static` can hold one.
 
 mod call;
+
+pub use call::RateLimitedCall;
 mod config;
 mod gcra;
 pub(crate) mod keyed;
