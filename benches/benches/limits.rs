@@ -98,21 +98,6 @@ fn concurrency(c: &mut Criterion) {
             let _permit = bulkhead.try_acquire().unwrap();
             black_box(i);
         });
-        let raw = std::sync::atomic::AtomicU64::new(0);
-        bench_group(c, "raw cas+fetch_sub", threads, &|i| {
-            use std::sync::atomic::Ordering::*;
-            let v = raw.load(Relaxed);
-            if v < 1000
-                && raw
-                    .compare_exchange_weak(v, v + 1, Acquire, Relaxed)
-                    .is_ok()
-            {
-                black_box(i);
-                if raw.fetch_sub(1, AcqRel) & (1 << 40) != 0 {
-                    panic!();
-                }
-            }
-        });
         bench_group(c, "tokio Semaphore acquire+release", threads, &|i| {
             black_box(ready(async {
                 let _permit = semaphore.acquire().await.unwrap();
