@@ -649,10 +649,10 @@ impl<'a> Generator<'a> {
                 quote!(#id.#call(#inner))
             }
             Some(key) => {
-                let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
+                let max_keys = args.max_keys.as_ref().map(|n| quote!(.max_keys(#n)));
                 self.statics.push(quote! {
                     static #id: #p::LazyLock<#p::KeyedRateLimiter> =
-                        #p::LazyLock::new(|| #p::KeyedRateLimiter::new_clamped(#builder, #max_keys));
+                        #p::LazyLock::new(|| #builder.keyed() #max_keys .register_clamped());
                 });
                 quote!(#id.#call(#key, #inner))
             }

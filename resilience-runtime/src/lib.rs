@@ -156,6 +156,7 @@ pub mod backoff;
 pub mod bulkhead;
 pub mod circuit_breaker;
 mod config;
+mod keyed;
 pub mod rate_limit;
 pub mod registry;
 mod rejection;
@@ -164,7 +165,9 @@ mod sync;
 pub mod timeout;
 
 pub use backoff::{Backoff, Jitter};
+pub use bulkhead::Bulkhead;
 pub use config::ConfigError;
+pub use rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use rejection::{FromRejection, Rejection};
 pub use retry::Retry;
 pub use timeout::Timeout;

@@ -57,3 +57,50 @@ impl<V: Clone> Registry<V> {
         all
     }
 }
+
+/// The bulkhead registered under `name` (by `#[bulkhead]` or
+/// [`BulkheadBuilder::register`](crate::bulkhead::BulkheadBuilder::register)), for its
+/// [`metrics`](crate::Bulkhead::metrics), its current [`limit`](crate::Bulkhead::limit)
+/// (adaptive bulkheads move it) or to [`close`](crate::Bulkhead::close) it.
+pub fn bulkhead(name: &str) -> Option<crate::Bulkhead> {
+    crate::bulkhead::BULKHEADS.get(name)
+}
+
+/// Every registered bulkhead, sorted by name.
+pub fn bulkheads() -> Vec<crate::Bulkhead> {
+    crate::bulkhead::BULKHEADS
+        .all()
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect()
+}
+
+/// The rate limiter registered under `name` (by `#[rate_limit]` without `key`, or
+/// [`RateLimiterBuilder::register`](crate::rate_limit::RateLimiterBuilder::register)).
+pub fn rate_limiter(name: &str) -> Option<crate::RateLimiter> {
+    crate::rate_limit::RATE_LIMITERS.get(name)
+}
+
+/// Every registered rate limiter (not keyed), sorted by name.
+pub fn rate_limiters() -> Vec<crate::RateLimiter> {
+    crate::rate_limit::RATE_LIMITERS
+        .all()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// The keyed rate limiter registered under `name` (by `#[rate_limit(key = ...)]` or
+/// [`KeyedRateLimiterBuilder::register`](crate::rate_limit::KeyedRateLimiterBuilder::register)).
+pub fn keyed_rate_limiter(name: &str) -> Option<crate::KeyedRateLimiter> {
+    crate::rate_limit::KEYED_RATE_LIMITERS.get(name)
+}
+
+/// Every registered keyed rate limiter, sorted by name.
+pub fn keyed_rate_limiters() -> Vec<crate::KeyedRateLimiter> {
+    crate::rate_limit::KEYED_RATE_LIMITERS
+        .all()
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
