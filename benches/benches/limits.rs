@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::sync::LazyLock;
 
 use resilience_bench::batch;
-use resilience_bench::cases::{BenchError, KEYS, PERMITS, RATE, Role, anchors, case};
+use resilience_bench::cases::{BenchError, KEYS, Out, PERMITS, RATE, Role, anchors, case};
 use resilience_bench::suite;
 use resilience_runtime::rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 use resilience_runtime::{Bulkhead, Rejection};
@@ -41,108 +41,111 @@ fn rejected(r: Rejection) -> BenchError {
     BenchError::Rejected(r)
 }
 
+fn refused<E>(_: E) -> BenchError {
+    BenchError::Anchor
+}
+
+async fn bulkhead_call(i: u64) -> Out {
+    BULKHEAD.call(async { Ok(black_box(i)) }).await
+}
+
+fn bulkhead_try_acquire(i: u64) -> Out {
+    let _permit = BULKHEAD.try_acquire().map_err(rejected)?;
+    Ok(black_box(i))
+}
+
+fn semaphore_try_acquire(i: u64) -> Out {
+    let _permit = anchors::SEMAPHORE.try_acquire().map_err(refused)?;
+    Ok(black_box(i))
+}
+
+async fn rate_limiter_call(i: u64) -> Out {
+    LIMITER.call(async { Ok(black_box(i)) }).await
+}
+
+fn rate_limiter_check(i: u64) -> Out {
+    LIMITER.check().map_err(rejected)?;
+    Ok(black_box(i))
+}
+
+fn governor_check(i: u64) -> Out {
+    anchors::GOVERNOR.check().map_err(refused)?;
+    Ok(black_box(i))
+}
+
+fn keyed_check(i: u64) -> Out {
+    KEYED.check(&(i % KEYS)).map_err(rejected)?;
+    Ok(black_box(i))
+}
+
+fn governor_keyed_check(i: u64) -> Out {
+    anchors::GOVERNOR_KEYED
+        .check_key(&(i % KEYS))
+        .map_err(refused)?;
+    Ok(black_box(i))
+}
+
 fn main() {
+    use Role::{Anchor, Ours};
     let cases = [
         case(
             "bulkhead",
             "hand_bulkhead_call",
             "Bulkhead::call",
-            Role::Ours,
-            batch!(|i| { BULKHEAD.call(async { Ok::<_, BenchError>(black_box(i)) }) }),
-        )
-        .shared(),
+            Ours,
+            batch!(|i| bulkhead_call(i)),
+        ),
         case(
             "bulkhead",
             "hand_bulkhead_try_acquire",
             "Bulkhead::try_acquire + drop",
-            Role::Ours,
-            batch!(
-                sync | i | {
-                    BULKHEAD
-                        .try_acquire()
-                        .map(|_permit| black_box(i))
-                        .map_err(rejected)
-                }
-            ),
-        )
-        .shared(),
+            Ours,
+            batch!(sync, |i| bulkhead_try_acquire(i)),
+        ),
         case(
             "bulkhead",
             "hand_semaphore_try_acquire",
             "tokio Semaphore::try_acquire + drop",
-            Role::Anchor,
-            batch!(
-                sync | i | {
-                    anchors::SEMAPHORE
-                        .try_acquire()
-                        .map(|_permit| black_box(i))
-                        .map_err(|_| BenchError::Anchor)
-                }
-            ),
-        )
-        .shared(),
+            Anchor,
+            batch!(sync, |i| semaphore_try_acquire(i)),
+        ),
         case(
             "rate limit",
             "hand_rate_limiter_call",
             "RateLimiter::call",
-            Role::Ours,
-            batch!(|i| { LIMITER.call(async { Ok::<_, BenchError>(black_box(i)) }) }),
-        )
-        .shared(),
+            Ours,
+            batch!(|i| rate_limiter_call(i)),
+        ),
         case(
             "rate limit",
             "hand_rate_limiter_check",
             "RateLimiter::check",
-            Role::Ours,
-            batch!(sync | i | { LIMITER.check().map(|()| black_box(i)).map_err(rejected) }),
-        )
-        .shared(),
+            Ours,
+            batch!(sync, |i| rate_limiter_check(i)),
+        ),
         case(
             "rate limit",
             "hand_governor_check",
             "governor check",
-            Role::Anchor,
-            batch!(
-                sync | i | {
-                    anchors::GOVERNOR
-                        .check()
-                        .map(|()| black_box(i))
-                        .map_err(|_| BenchError::Anchor)
-                }
-            ),
-        )
-        .shared(),
+            Anchor,
+            batch!(sync, |i| governor_check(i)),
+        ),
         case(
             "rate limit (keyed)",
             "hand_keyed_check",
             "KeyedRateLimiter::check",
-            Role::Ours,
-            batch!(
-                sync | i | {
-                    KEYED
-                        .check(&(i % KEYS))
-                        .map(|()| black_box(i))
-                        .map_err(rejected)
-                }
-            ),
-        )
-        .shared(),
+            Ours,
+            batch!(sync, |i| keyed_check(i)),
+        ),
         case(
             "rate limit (keyed)",
             "hand_governor_keyed_check",
             "governor check_key",
-            Role::Anchor,
-            batch!(
-                sync | i | {
-                    anchors::GOVERNOR_KEYED
-                        .check_key(&(i % KEYS))
-                        .map(|()| black_box(i))
-                        .map_err(|_| BenchError::Anchor)
-                }
-            ),
-        )
-        .shared(),
-    ];
+            Anchor,
+            batch!(sync, |i| governor_keyed_check(i)),
+        ),
+    ]
+    .map(|c| c.shared());
     for case in &cases {
         resilience_bench::harness::time_one(case.make, 1_000);
     }

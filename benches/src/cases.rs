@@ -467,7 +467,7 @@ pub struct Case {
 }
 
 /// The [`MakeBatch`] of a loop of calls: `batch!(|i| f(i))` awaits `f(i)` per call,
-/// `batch!(sync |i| f(i))` calls a plain function, `batch!(service S)` calls the
+/// `batch!(sync |i| f(i))` calls a plain function, `batch!(service, S)` calls the
 /// tower service `S` (a static), cloned once per batch as each tower user holds
 /// their own clone. Every call must succeed.
 #[macro_export]
@@ -482,7 +482,7 @@ macro_rules! batch {
             })
         }
     };
-    (service $svc:expr) => {
+    (service, $svc:expr) => {
         |calls: u64, seed: u64| -> $crate::harness::Batch {
             ::std::boxed::Box::pin(async move {
                 let mut svc = (*$svc).clone();
@@ -493,7 +493,7 @@ macro_rules! batch {
             })
         }
     };
-    (sync |$i:ident| $call:expr) => {
+    (sync, |$i:ident| $call:expr) => {
         |calls: u64, seed: u64| -> $crate::harness::Batch {
             ::std::boxed::Box::pin(async move {
                 for n in 0..calls {
@@ -589,7 +589,7 @@ pub static CASES: &[Case] = &[
         "retry_tower",
         "tower Retry",
         Anchor,
-        batch!(service anchors::TOWER_RETRY),
+        batch!(service, anchors::TOWER_RETRY),
     ),
     case(
         "timeout",
@@ -613,7 +613,7 @@ pub static CASES: &[Case] = &[
         "timeout_tower",
         "tower Timeout",
         Anchor,
-        batch!(service anchors::TOWER_TIMEOUT),
+        batch!(service, anchors::TOWER_TIMEOUT),
     ),
     case(
         "circuit breaker",
@@ -661,7 +661,7 @@ pub static CASES: &[Case] = &[
         "bulkhead_tower",
         "tower ConcurrencyLimit",
         Anchor,
-        batch!(service anchors::TOWER_LIMIT),
+        batch!(service, anchors::TOWER_LIMIT),
     )
     .shared(),
     case(
@@ -735,7 +735,7 @@ pub static CASES: &[Case] = &[
         "bare_sync",
         "bare fn",
         Floor,
-        batch!(sync | i | ours_sync::bare(i)),
+        batch!(sync, |i| ours_sync::bare(i)),
     )
     .sync()
     .shared(),
@@ -744,7 +744,7 @@ pub static CASES: &[Case] = &[
         "retry_sync_ours",
         "#[retry] fn",
         Ours,
-        batch!(sync | i | ours_sync::retry(i)),
+        batch!(sync, |i| ours_sync::retry(i)),
     )
     .sync()
     .vs("retry_sync_backon"),
@@ -753,7 +753,7 @@ pub static CASES: &[Case] = &[
         "retry_sync_backon",
         "backon blocking",
         Anchor,
-        batch!(sync | i | anchors::backon_sync(i)),
+        batch!(sync, |i| anchors::backon_sync(i)),
     )
     .sync(),
     case(
@@ -761,7 +761,7 @@ pub static CASES: &[Case] = &[
         "breaker_sync_recloser",
         "recloser fn",
         Anchor,
-        batch!(sync | i | anchors::recloser_sync(i)),
+        batch!(sync, |i| anchors::recloser_sync(i)),
     )
     .sync()
     .shared(),
@@ -770,7 +770,7 @@ pub static CASES: &[Case] = &[
         "breaker_sync_failsafe_rate",
         "failsafe fn (success rate)",
         Anchor,
-        batch!(sync | i | anchors::failsafe_rate_sync(i)),
+        batch!(sync, |i| anchors::failsafe_rate_sync(i)),
     )
     .sync()
     .shared(),
@@ -779,7 +779,7 @@ pub static CASES: &[Case] = &[
         "breaker_sync_failsafe_consecutive",
         "failsafe fn (consecutive)",
         Anchor,
-        batch!(sync | i | anchors::failsafe_consecutive_sync(i)),
+        batch!(sync, |i| anchors::failsafe_consecutive_sync(i)),
     )
     .sync()
     .shared(),
@@ -788,7 +788,7 @@ pub static CASES: &[Case] = &[
         "bulkhead_sync_ours",
         "#[bulkhead] fn",
         Ours,
-        batch!(sync | i | ours_sync::bulkhead(i)),
+        batch!(sync, |i| ours_sync::bulkhead(i)),
     )
     .sync()
     .shared(),
@@ -797,7 +797,7 @@ pub static CASES: &[Case] = &[
         "rate_limit_sync_ours",
         "#[rate_limit] fn",
         Ours,
-        batch!(sync | i | ours_sync::rate_limit(i)),
+        batch!(sync, |i| ours_sync::rate_limit(i)),
     )
     .sync()
     .vs("rate_limit_sync_governor")
@@ -807,7 +807,7 @@ pub static CASES: &[Case] = &[
         "rate_limit_sync_governor",
         "governor fn",
         Anchor,
-        batch!(sync | i | anchors::governor_sync(i)),
+        batch!(sync, |i| anchors::governor_sync(i)),
     )
     .sync()
     .shared(),

@@ -246,3 +246,56 @@ pub fn overlap_stats() -> BTreeMap<String, OverlapStats> {
 pub fn reset_overlap_stats(id: &str) {
     STATS.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(base: Instant, start_us: u64, end_us: u64, cpu_us: u64) -> Span {
+        Span {
+            start: base + Duration::from_micros(start_us),
+            end: base + Duration::from_micros(end_us),
+            cpu: Duration::from_micros(cpu_us),
+        }
+    }
+
+    #[test]
+    fn threads_running_side_by_side_overlap_fully() {
+        let t = Instant::now();
+        let o = overlap(&span(t, 0, 1000, 1000), &span(t, 0, 1000, 1000));
+        assert!((o.0 - 1.0).abs() < 1e-9, "{o:?}");
+    }
+
+    #[test]
+    fn threads_running_one_after_the_other_do_not_overlap() {
+        let t = Instant::now();
+        let o = overlap(&span(t, 0, 1000, 1000), &span(t, 1000, 2000, 1000));
+        assert_eq!(o.0, 0.0);
+    }
+
+    #[test]
+    fn descheduled_time_counts_against_the_overlap() {
+        // Both spans cover the same millisecond, but one thread ran only half of it
+        // (the other half it waited for a core): at least half was surely shared.
+        let t = Instant::now();
+        let o = overlap(&span(t, 0, 1000, 1000), &span(t, 0, 1000, 500));
+        assert!((o.0 - 0.5).abs() < 1e-9, "{o:?}");
+    }
+
+    #[test]
+    fn a_late_start_shortens_the_overlap() {
+        let t = Instant::now();
+        let o = overlap(&span(t, 0, 1000, 1000), &span(t, 250, 1100, 850));
+        assert!((o.0 - 750.0 / 1000.0).abs() < 1e-9, "{o:?}");
+    }
+
+    #[test]
+    fn the_thread_cpu_clock_advances_with_work() {
+        let before = thread_cpu_time();
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        assert!(thread_cpu_time() > before);
+    }
+}
