@@ -362,6 +362,19 @@ fn targets(f: &Figures) -> Vec<Target> {
 fn render(f: &Figures) -> String {
     let mut out = String::new();
     writeln!(out, "Machine: {}.\n", machine()).unwrap();
+    let run = results::read("run.tsv");
+    if let (Some(start), Some(end)) = (run.get("started"), run.get("finished")) {
+        let field = |v: &Vec<String>, i: usize| v.get(i).cloned().unwrap_or_default();
+        writeln!(
+            out,
+            "Run: {} to {}; load average (1, 5, 15 min) {} at the start, {} at the end.\n",
+            field(start, 0),
+            field(end, 0),
+            field(start, 1),
+            field(end, 1)
+        )
+        .unwrap();
+    }
     writeln!(
         out,
         "### Per call, one thread: `async fn`\n\nMedian of criterion's samples; overhead = the case's median minus the bare `async fn`'s. \"ours ÷ anchor\" divides our overhead by the anchor's (below 1: ours costs less).\n"
