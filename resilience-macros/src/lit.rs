@@ -97,7 +97,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
                 _ => None,
             };
             return Err(match near {
-                Some(unit) => format!("unknown unit `{other}` in `{text}`; did you mean `{number}{unit}`?"),
+                Some(unit) => format!("unknown unit `{other}` in `{text}` (did you mean `{number}{unit}`?)"),
                 None => format!("unknown unit `{other}` in `{text}`"),
             });
         }
