@@ -5,7 +5,7 @@
 
 pub mod backoff;
 mod bulkhead;
-mod circuit_breaker;
+pub mod circuit_breaker;
 mod config;
 #[allow(dead_code)] // until the keyed policies use every method
 mod keyed;
@@ -17,6 +17,7 @@ mod sync;
 pub mod timeout;
 
 pub use backoff::{Backoff, Jitter};
+pub use circuit_breaker::{CircuitBreaker, CircuitState, KeyedCircuitBreaker};
 pub use config::ConfigError;
 pub use rejection::{FromRejection, Rejection};
 pub use retry::Retry;
