@@ -98,6 +98,7 @@ pub(crate) struct Shared {
     cold: Mutex<Cold>,
     base: Instant,
     /// Keyed breakers share one name between keys: their reason is not looked up.
+    #[cfg_attr(loom, allow(dead_code))]
     keyed: bool,
     /// `consecutive_failures`, 0 when off.
     streak_limit: u32,
