@@ -1317,3 +1317,15 @@ async fn call_futures_are_send() {
     });
     assert_eq!(handle.await.unwrap(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn admission_happens_when_the_call_is_first_polled() {
+    let b = CircuitBreaker::builder("lazy-admission").build().unwrap();
+    b.force_open();
+    let call = b.call(async { Ok::<_, Error>(()) });
+    b.reset();
+    call.await.unwrap();
+    // A call future dropped before its first poll takes nothing and records nothing.
+    drop(b.call(async { Err::<(), _>(Error::Down) }));
+    assert_eq!(b.metrics().calls, 1);
+}

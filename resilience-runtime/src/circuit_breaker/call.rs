@@ -125,13 +125,29 @@ impl Drop for Permit<'_> {
 }
 
 pin_project! {
-    /// Polls the call's future holding its permit; if a poll panics, the permit is
-    /// recorded as a failure right there (an async call's state is dropped only later,
-    /// when the panic is no longer visible).
-    struct Watched<'a, F> {
+    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`].
+    ///
+    /// Admission happens on the first poll. If a poll of the call's future panics,
+    /// the permit is recorded as a failure right there (an async call's state is
+    /// dropped only later, when the panic is no longer visible); if this future is
+    /// dropped before the call finishes, the call counts as neither success nor
+    /// failure and its trial slot, if any, is given back.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, F, R> {
+        breaker: &'a CircuitBreaker,
         #[pin]
         future: F,
         permit: Option<Permit<'a>>,
+        record_if: Option<R>,
+    }
+}
+
+impl<F, R> std::fmt::Debug for Call<'_, F, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("breaker", &self.breaker.name())
+            .field("permit", &self.permit)
+            .finish()
     }
 }
 
@@ -139,8 +155,9 @@ pin_project! {
 struct PanicGuard<'p, 'a>(&'p mut Option<Permit<'a>>);
 
 impl Drop for PanicGuard<'_, '_> {
+    #[inline]
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if self.0.is_some() && std::thread::panicking() {
             if let Some(permit) = self.0.take() {
                 permit.record_failure();
             }
@@ -148,17 +165,36 @@ impl Drop for PanicGuard<'_, '_> {
     }
 }
 
-impl<'a, F: Future> Future for Watched<'a, F> {
-    type Output = (F::Output, Option<Permit<'a>>);
+impl<'a, T, E, F, R> Future for Call<'a, F, R>
+where
+    F: Future<Output = Result<T, E>>,
+    E: FromRejection,
+    R: FnOnce(&E) -> bool,
+{
+    type Output = Result<T, E>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let guard = PanicGuard(this.permit);
-        match this.future.poll(cx) {
-            Poll::Ready(output) => Poll::Ready((output, guard.0.take())),
-            Poll::Pending => Poll::Pending,
+        assert!(this.record_if.is_some(), "`Call` polled after completion");
+        if this.permit.is_none() {
+            match this.breaker.try_acquire() {
+                Ok(permit) => *this.permit = Some(permit),
+                Err(rejection) => {
+                    *this.record_if = None;
+                    return Poll::Ready(Err(E::from_rejection(rejection)));
+                }
+            }
         }
+        let guard = PanicGuard(this.permit);
+        let result = match this.future.poll(cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => return Poll::Pending,
+        };
+        if let (Some(permit), Some(record_if)) = (guard.0.take(), this.record_if.take()) {
+            permit.record(&result, record_if);
+        }
+        Poll::Ready(result)
     }
 }
 
@@ -182,41 +218,37 @@ impl CircuitBreaker {
     /// a success, every `Err` a failure. A refused call returns
     /// `Err(E::from(Rejection::CircuitOpen { .. }))` without polling `future`.
     ///
-    /// Dropping the returned future before it completes counts as neither success nor
-    /// failure and frees any trial slot; a panic while polling `future` counts as a
-    /// failure (and is not caught).
+    /// Admission happens when the returned future is first polled. Dropping it before
+    /// it completes counts as neither success nor failure and frees any trial slot; a
+    /// panic while polling `future` counts as a failure (and is not caught).
     #[inline]
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, E>
+    pub fn call<T, E, F>(&self, future: F) -> Call<'_, F, fn(&E) -> bool>
     where
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        self.call_with(|_: &E| true, future).await
+        fn every_error<E>(_: &E) -> bool {
+            true
+        }
+        self.call_with(every_error::<E>, future)
     }
 
     /// Like [`call`](Self::call), but an `Err` counts as a failure only if
     /// `record_if` returns true for it; other errors count as neither (and give back a
     /// trial slot), as Resilience4j's `recordExceptions` / `ignoreExceptions`.
     #[inline]
-    pub async fn call_with<T, E, F, R>(&self, record_if: R, future: F) -> Result<T, E>
+    pub fn call_with<T, E, F, R>(&self, record_if: R, future: F) -> Call<'_, F, R>
     where
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
         R: FnOnce(&E) -> bool,
     {
-        let permit = match self.try_acquire() {
-            Ok(permit) => permit,
-            Err(rejection) => return Err(E::from_rejection(rejection)),
-        };
-        let (result, permit) = Watched {
+        Call {
+            breaker: self,
             future,
-            permit: Some(permit),
+            permit: None,
+            record_if: Some(record_if),
         }
-        .await;
-        if let Some(permit) = permit {
-            permit.record(&result, record_if);
-        }
-        result
     }
 
     /// The blocking form of [`call`](Self::call): runs `f` on this thread if admitted.

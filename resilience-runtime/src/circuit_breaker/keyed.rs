@@ -190,7 +190,8 @@ impl KeyedCircuitBreaker {
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        self.breaker(&key).call(future).await
+        let breaker = self.breaker(&key);
+        breaker.call(future).await
     }
 
     /// [`CircuitBreaker::call_with`] through `key`'s breaker.
@@ -201,7 +202,8 @@ impl KeyedCircuitBreaker {
         E: FromRejection,
         R: FnOnce(&E) -> bool,
     {
-        self.breaker(&key).call_with(record_if, future).await
+        let breaker = self.breaker(&key);
+        breaker.call_with(record_if, future).await
     }
 
     /// [`CircuitBreaker::call_blocking`] through `key`'s breaker.

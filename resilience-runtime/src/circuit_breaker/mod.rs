@@ -180,7 +180,7 @@ use std::fmt;
 
 use tokio::time::Instant;
 
-pub use call::Permit;
+pub use call::{Call, Permit};
 pub use config::{CircuitBreakerBuilder, MAX_HALF_OPEN_CALLS, MAX_WINDOW_CALLS, Window};
 pub use keyed::KeyedCircuitBreaker;
 
