@@ -62,6 +62,40 @@ impl Guarded for Ours {
     }
 }
 
+/// Ours, one call in 100 failing (the window always holds a failure).
+struct OursSomeFailures(CircuitBreaker);
+
+impl Guarded for OursSomeFailures {
+    #[inline]
+    fn run(&self, x: u64) -> u64 {
+        let r = self.0.call_blocking(|| {
+            if x % 100 == 0 {
+                Err(Rejection::ShuttingDown { name: "".into() })
+            } else {
+                Ok(black_box(x))
+            }
+        });
+        r.unwrap_or(0)
+    }
+}
+
+/// recloser, one call in 100 failing.
+struct RecloserSomeFailures(recloser::Recloser);
+
+impl Guarded for RecloserSomeFailures {
+    #[inline]
+    fn run(&self, x: u64) -> u64 {
+        let r = self.0.call(|| {
+            if x % 100 == 0 {
+                Err(())
+            } else {
+                Ok(black_box(x))
+            }
+        });
+        r.unwrap_or(0)
+    }
+}
+
 /// Ours, through the async call path (polled once: the body never waits).
 struct OursAsync(CircuitBreaker);
 
@@ -132,6 +166,16 @@ fn contenders() -> Vec<(&'static str, Box<dyn Guarded>)> {
         (
             "recloser",
             Box::new(Recloser(recloser::Recloser::default())),
+        ),
+        (
+            "ours_count100_1pct_failures",
+            Box::new(OursSomeFailures(ours(CircuitBreaker::builder(
+                "bench-some-failures",
+            )))),
+        ),
+        (
+            "recloser_1pct_failures",
+            Box::new(RecloserSomeFailures(recloser::Recloser::default())),
         ),
         (
             "failsafe_default",

@@ -315,7 +315,14 @@ impl Shared {
                     return; // admitted before a transition
                 }
                 let slot = RECORDED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
-                window.record(slot)
+                let (word, grew) = window.record(slot);
+                // In a count window a plain success never raises a rate: it can only
+                // open the breaker by bringing the calls up to `min_calls`.
+                if failed || slow || grew {
+                    window.decode(word)
+                } else {
+                    None
+                }
             }
             Window::Time(window) => {
                 if self.head.word.load(Ordering::Acquire) & TAG != tag {

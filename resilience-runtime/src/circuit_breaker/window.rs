@@ -99,11 +99,21 @@ impl CountWindow {
         self.hot.counts.load(Ordering::Relaxed) == self.clean
     }
 
-    /// Records one outcome (`RECORDED` plus `FAILED` / `SLOW` bits); returns the counts
-    /// after it, or `None` while a racing writer leaves them inconsistent.
-    pub(crate) fn record(&self, slot: u8) -> Option<Counts> {
+    /// Records one outcome (`RECORDED` plus `FAILED` / `SLOW` bits). Returns the
+    /// counts word after it (see [`decode`](Self::decode)) and whether the slot was
+    /// empty before (the window grew by one call).
+    #[inline]
+    pub(crate) fn record(&self, slot: u8) -> (u64, bool) {
         let i = self.hot.next.fetch_add(1, Ordering::Relaxed) % self.n;
-        let old = self.slots[i as usize].swap(slot, Ordering::Relaxed);
+        let cell = &self.slots[i as usize];
+        // Rewriting the value a slot already holds (a success over a success, the
+        // common case) is skipped, so that threads do not bounce the ring's cache line.
+        let current = cell.load(Ordering::Relaxed);
+        let old = if current == slot {
+            current
+        } else {
+            cell.swap(slot, Ordering::Relaxed)
+        };
         let word = if old == slot {
             self.hot.counts.load(Ordering::Relaxed)
         } else {
@@ -113,7 +123,7 @@ impl CountWindow {
                 .fetch_add(delta, Ordering::Relaxed)
                 .wrapping_add(delta)
         };
-        self.decode(word)
+        (word, old == 0)
     }
 
     /// The counts now (zeros while inconsistent).
@@ -122,7 +132,9 @@ impl CountWindow {
             .unwrap_or_default()
     }
 
-    fn decode(&self, word: u64) -> Option<Counts> {
+    /// The counts in a counts word, or `None` while a racing writer leaves them
+    /// inconsistent.
+    pub(crate) fn decode(&self, word: u64) -> Option<Counts> {
         let c = Counts {
             calls: (word >> CALLS_SHIFT) & FIELD,
             failures: (word >> FAIL_SHIFT) & FIELD,
@@ -294,13 +306,17 @@ mod tests {
     #[test]
     fn count_window_keeps_the_last_n() {
         let w = CountWindow::new(3);
-        assert_eq!(w.record(RECORDED | FAILED).unwrap().failures, 1);
+        let (word, grew) = w.record(RECORDED | FAILED);
+        assert!(grew);
+        assert_eq!(w.decode(word).unwrap().failures, 1);
         w.record(RECORDED);
-        let c = w.record(RECORDED | SLOW).unwrap();
+        let c = w.decode(w.record(RECORDED | SLOW).0).unwrap();
         assert_eq!((c.calls, c.failures, c.slow), (3, 1, 1));
         assert!(!w.is_clean());
         // The failure leaves the window.
-        let c = w.record(RECORDED).unwrap();
+        let (word, grew) = w.record(RECORDED);
+        assert!(!grew);
+        let c = w.decode(word).unwrap();
         assert_eq!((c.calls, c.failures, c.slow), (3, 0, 1));
         w.record(RECORDED);
         w.record(RECORDED);
