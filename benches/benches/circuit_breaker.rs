@@ -174,6 +174,13 @@ fn contenders() -> Vec<(&'static str, Box<dyn Guarded>)> {
             )))),
         ),
         (
+            "ours_time60s_1pct_failures",
+            Box::new(OursSomeFailures(ours(
+                CircuitBreaker::builder("bench-time-some-failures")
+                    .window(Window::Time(Duration::from_secs(60))),
+            ))),
+        ),
+        (
             "recloser_1pct_failures",
             Box::new(RecloserSomeFailures(recloser::Recloser::default())),
         ),

@@ -178,7 +178,16 @@ pub(crate) struct TimeWindow {
     /// One more than the newest bucket index holding a failure or a slow call; 0 for
     /// none. Lets a success skip the sum when the window holds only successes.
     last_bad: AtomicU64,
+    /// The bucket index `prior` was summed for (`NONE`: no sum, `BUSY`: being
+    /// written). The buckets before the current one no longer change, so their sum
+    /// is computed once per bucket and a decision adds only the current bucket.
+    prior_idx: AtomicU64,
+    /// Calls, failures, slow calls of the window's buckets before `prior_idx`.
+    prior: [AtomicU64; 3],
 }
+
+const NONE: u64 = u64::MAX;
+const BUSY: u64 = u64::MAX - 1;
 
 struct Bucket {
     calls: AtomicU64,
@@ -202,6 +211,8 @@ impl TimeWindow {
                 .collect(),
             newest: AtomicU64::new(0),
             last_bad: AtomicU64::new(0),
+            prior_idx: AtomicU64::new(NONE),
+            prior: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -225,7 +236,54 @@ impl TimeWindow {
             self.last_bad.fetch_max(idx + 1, Ordering::Relaxed);
         }
         let last_bad = self.last_bad.load(Ordering::Relaxed);
-        (last_bad != 0 && idx.saturating_sub(last_bad - 1) < self.buckets).then(|| self.sum(idx))
+        (last_bad != 0 && idx.saturating_sub(last_bad - 1) < self.buckets)
+            .then(|| self.window_counts(idx))
+    }
+
+    /// The counts of the window that ends in bucket `idx`, from the cached sum of the
+    /// earlier buckets plus the current one.
+    fn window_counts(&self, idx: u64) -> Counts {
+        let seen = self.prior_idx.load(Ordering::SeqCst);
+        let cached = (seen == idx)
+            .then(|| {
+                let [c, f, s] = &self.prior;
+                let prior = Counts {
+                    calls: c.load(Ordering::SeqCst),
+                    failures: f.load(Ordering::SeqCst),
+                    slow: s.load(Ordering::SeqCst),
+                };
+                (self.prior_idx.load(Ordering::SeqCst) == idx).then_some(prior)
+            })
+            .flatten();
+        let prior = cached.unwrap_or_else(|| {
+            let prior = self.sum_of(idx, false);
+            // One writer at a time; the others just use what they computed.
+            if seen != BUSY
+                && self
+                    .prior_idx
+                    .compare_exchange(seen, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                let [c, f, s] = &self.prior;
+                c.store(prior.calls, Ordering::SeqCst);
+                f.store(prior.failures, Ordering::SeqCst);
+                s.store(prior.slow, Ordering::SeqCst);
+                self.prior_idx.store(idx, Ordering::SeqCst);
+            }
+            prior
+        });
+        let bucket = &self.slots[(idx % self.buckets) as usize];
+        let tag = idx & COUNT;
+        let current = |word: &AtomicU64| {
+            let w = word.load(Ordering::Relaxed);
+            if w >> TAG_SHIFT == tag { w & COUNT } else { 0 }
+        };
+        let calls = prior.calls + current(&bucket.calls);
+        Counts {
+            calls,
+            failures: (prior.failures + current(&bucket.failures)).min(calls),
+            slow: (prior.slow + current(&bucket.slow)).min(calls),
+        }
     }
 
     fn add(&self, word: &AtomicU64, idx: u64, stale: bool) {
@@ -255,6 +313,11 @@ impl TimeWindow {
 
     /// The counts of the window that ends in bucket `idx`.
     pub(crate) fn sum(&self, idx: u64) -> Counts {
+        self.sum_of(idx, true)
+    }
+
+    /// The counts of the window that ends in bucket `idx`, with or without that bucket.
+    fn sum_of(&self, idx: u64, with_current: bool) -> Counts {
         let mut counts = Counts::default();
         if idx.saturating_sub(self.newest.load(Ordering::Relaxed)) >= self.buckets {
             return counts; // idle for a whole window: every bucket is stale
@@ -263,7 +326,11 @@ impl TimeWindow {
         let live = |word: &AtomicU64| {
             let w = word.load(Ordering::Relaxed);
             let age = tag.wrapping_sub(w >> TAG_SHIFT) & COUNT;
-            if age < self.buckets { w & COUNT } else { 0 }
+            if age < self.buckets && (with_current || age > 0) {
+                w & COUNT
+            } else {
+                0
+            }
         };
         for b in self.slots.iter() {
             counts.calls += live(&b.calls);
@@ -296,6 +363,22 @@ impl TimeWindow {
             }
         }
         self.last_bad.store(0, Ordering::Relaxed);
+        // Drop the cached sum, waiting out a writer of it.
+        let mut seen = self.prior_idx.load(Ordering::SeqCst);
+        loop {
+            if seen == BUSY {
+                std::hint::spin_loop();
+                seen = self.prior_idx.load(Ordering::SeqCst);
+                continue;
+            }
+            match self
+                .prior_idx
+                .compare_exchange(seen, NONE, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return,
+                Err(actual) => seen = actual,
+            }
+        }
     }
 }
 
