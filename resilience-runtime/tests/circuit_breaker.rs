@@ -1329,3 +1329,63 @@ async fn admission_happens_when_the_call_is_first_polled() {
     drop(b.call(async { Err::<(), _>(Error::Down) }));
     assert_eq!(b.metrics().calls, 1);
 }
+
+#[test]
+fn concurrent_outcomes_add_up_in_a_time_window() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 10_000;
+    let b = CircuitBreaker::builder("stress-time")
+        .window(Window::Time(secs(3600)))
+        .failure_rate(1.0)
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let b = &b;
+            s.spawn(move || {
+                for i in 0..CALLS {
+                    let _ = if (i + t) % 4 == 0 { fail(b) } else { ok(b) };
+                }
+            });
+        }
+    });
+    let m = b.metrics();
+    assert_eq!(m.state, CircuitState::Closed);
+    assert_eq!(
+        (m.calls, m.failures),
+        (THREADS * CALLS, THREADS * CALLS / 4)
+    );
+}
+
+#[test]
+fn concurrent_keys_stay_independent_and_bounded() {
+    let keyed = KeyedCircuitBreaker::new(
+        CircuitBreaker::builder("stress-keyed").window(Window::Count(10)),
+        100,
+    )
+    .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let keyed = &keyed;
+            s.spawn(move || {
+                for i in 0..5_000u32 {
+                    // Thread 0's keys always fail; the others always succeed.
+                    let key = (t, i % 20);
+                    let _ =
+                        keyed.call_blocking(key, || if t == 0 { Err(Error::Down) } else { Ok(()) });
+                }
+            });
+        }
+    });
+    assert_eq!(keyed.len(), 80);
+    for b in keyed.breakers() {
+        let m = b.metrics();
+        assert!(m.failures == 0 || m.failures == m.calls, "{m:?}");
+    }
+    let open = keyed
+        .breakers()
+        .iter()
+        .filter(|b| b.state() == CircuitState::Open)
+        .count();
+    assert_eq!(open, 20, "thread 0's keys, and only those");
+}
