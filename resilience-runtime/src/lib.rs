@@ -7,7 +7,6 @@ pub mod backoff;
 mod bulkhead;
 pub mod circuit_breaker;
 mod config;
-#[allow(dead_code)] // until the keyed policies use every method
 mod keyed;
 mod rate_limit;
 pub mod registry;

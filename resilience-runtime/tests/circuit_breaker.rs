@@ -1144,6 +1144,11 @@ fn keyed_breakers_are_independent_per_key() {
         CircuitState::Closed
     );
     assert!(keyed.get(&"carol".to_owned()).is_none());
+    keyed.clear();
+    assert!(keyed.is_empty());
+    keyed
+        .call_blocking("alice".to_owned(), || Ok::<_, Error>(()))
+        .unwrap();
 }
 
 #[tokio::test(start_paused = true)]

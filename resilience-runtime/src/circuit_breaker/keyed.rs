@@ -178,6 +178,13 @@ impl KeyedCircuitBreaker {
         })
     }
 
+    /// Drops every key's breaker: each key starts again closed and empty. Handles
+    /// from [`get`](Self::get) keep working but no longer serve calls made through
+    /// this keyed breaker.
+    pub fn clear(&self) {
+        self.inner.map.clear();
+    }
+
     /// Every key's breaker, in no particular order.
     pub fn breakers(&self) -> Vec<CircuitBreaker> {
         self.inner.map.values()
