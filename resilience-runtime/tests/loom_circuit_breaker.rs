@@ -195,3 +195,31 @@ fn a_trial_outcome_racing_force_open_leaves_it_forced_open() {
         assert_eq!(b.state(), CircuitState::ForcedOpen);
     });
 }
+
+#[test]
+fn racing_failures_open_the_breaker_once() {
+    loom::model(|| {
+        let (b, opened) = counting(
+            CircuitBreaker::builder("loom-trip")
+                .window(Window::Count(2))
+                .min_calls(1)
+                .consecutive_failures(1),
+            CircuitState::Open,
+        );
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = b.try_acquire() {
+                        permit.record_failure();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(opened.load(Ordering::Relaxed), 1);
+        assert_eq!(b.metrics().state, CircuitState::Open);
+    });
+}
