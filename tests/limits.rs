@@ -28,7 +28,11 @@ async fn bulkhead_admits_max_concurrent_and_rejects_the_rest() {
     let b = tokio::spawn(guarded(MS * 100));
     tokio::task::yield_now().await;
     let err = guarded(MS).await.unwrap_err();
-    let ApiError::Rejected(Rejection::BulkheadFull { name, max_concurrent }) = &err else {
+    let ApiError::Rejected(Rejection::BulkheadFull {
+        name,
+        max_concurrent,
+    }) = &err
+    else {
         panic!("expected BulkheadFull, got {err:?}");
     };
     assert_eq!((name.as_ref(), *max_concurrent), ("macro-bulkhead", 2));
@@ -51,14 +55,21 @@ async fn bulkhead_waits_up_to_max_wait() {
     let start = Instant::now();
     let first = tokio::spawn(queued(MS * 40));
     tokio::task::yield_now().await;
-    assert_eq!(queued(MS).await, Ok(()), "a slot freed within max_wait admits the waiter");
+    assert_eq!(
+        queued(MS).await,
+        Ok(()),
+        "a slot freed within max_wait admits the waiter"
+    );
     assert_eq!(start.elapsed(), MS * 41);
     first.await.unwrap().unwrap();
 
     let first = tokio::spawn(queued(MS * 200));
     tokio::task::yield_now().await;
     let start = Instant::now();
-    assert!(matches!(queued(MS).await, Err(ApiError::Rejected(Rejection::BulkheadFull { .. }))));
+    assert!(matches!(
+        queued(MS).await,
+        Err(ApiError::Rejected(Rejection::BulkheadFull { .. }))
+    ));
     assert_eq!(start.elapsed(), MS * 50);
     first.await.unwrap().unwrap();
 }
@@ -86,7 +97,9 @@ async fn adaptive_limit_stays_within_bounds() {
     for _ in 0..50 {
         adaptive().await.unwrap();
     }
-    let limit = resilience_runtime::registry::bulkhead("macro-adaptive").unwrap().limit();
+    let limit = resilience_runtime::registry::bulkhead("macro-adaptive")
+        .unwrap()
+        .limit();
     assert!((2..=8).contains(&limit), "{limit}");
 }
 
@@ -105,7 +118,11 @@ async fn rate_limit_admits_the_burst_then_says_when() {
     };
     assert_eq!(*retry_after, MS * 100);
     sleep(*retry_after).await;
-    assert_eq!(limited().await, Ok(()), "a call made retry_after later is admitted");
+    assert_eq!(
+        limited().await,
+        Ok(()),
+        "a call made retry_after later is admitted"
+    );
 }
 
 #[rate_limit(rate = "1/s", max_wait = "1s")]
@@ -146,7 +163,10 @@ fn blocking_limited() -> Result<(), ApiError> {
 #[test]
 fn rate_limit_on_a_plain_fn() {
     assert_eq!(blocking_limited(), Ok(()));
-    assert!(matches!(blocking_limited(), Err(ApiError::Rejected(Rejection::RateLimited { .. }))));
+    assert!(matches!(
+        blocking_limited(),
+        Err(ApiError::Rejected(Rejection::RateLimited { .. }))
+    ));
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,7 +14,8 @@
 //! | circuit breaker | `#[circuit_breaker]` (count(100), 50%), `#[circuit_breaker(consecutive_failures = 5)]` | recloser (ring of 100, 50%), failsafe (success rate over 60s / 5 consecutive failures) |
 //! | bulkhead | `#[bulkhead(max_concurrent = 100)]` | tokio `Semaphore` (100 permits), tower `ConcurrencyLimit` (100) |
 //! | rate limit | `#[rate_limit(rate = "1000000000/s")]`, keyed by `i % 64` | governor direct and keyed, same quota |
-//! | stack | all of the above on one function | the anchors stacked by hand in the same order |
+//! | fallback | `#[fallback(default)]` | – |
+//! | stack | all six on one function | the anchors stacked by hand in the same order |
 
 use std::future::{Ready, ready};
 use std::hint::black_box;
@@ -25,7 +26,9 @@ use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use failsafe::futures::CircuitBreaker as _;
-use resilience_runtime::{Rejection, bulkhead, fallback, rate_limit, retry, timeout};
+use resilience_runtime::{
+    Rejection, bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout,
+};
 use tower::{BoxError, Service, ServiceExt};
 
 use crate::harness::MakeBatch;
@@ -106,6 +109,18 @@ pub mod ours {
         Ok(black_box(i))
     }
 
+    /// `#[circuit_breaker]` with its defaults: the last 100 calls, opening at 50%.
+    #[circuit_breaker]
+    pub async fn breaker(i: u64) -> Out {
+        Ok(black_box(i))
+    }
+
+    /// `#[circuit_breaker(consecutive_failures = 5)]`.
+    #[circuit_breaker(consecutive_failures = 5)]
+    pub async fn breaker_consecutive(i: u64) -> Out {
+        Ok(black_box(i))
+    }
+
     /// `#[bulkhead(max_concurrent = 100)]`.
     #[bulkhead(max_concurrent = 100)]
     pub async fn bulkhead(i: u64) -> Out {
@@ -133,6 +148,7 @@ pub mod ours {
     /// Every attribute, in the order of the API's stacking example.
     #[fallback(default)]
     #[retry]
+    #[circuit_breaker]
     #[rate_limit(rate = "1000000000/s")]
     #[timeout("1s")]
     #[bulkhead(max_concurrent = 100)]
@@ -153,6 +169,18 @@ pub mod ours_sync {
     /// `#[retry]` with its defaults.
     #[retry]
     pub fn retry(i: u64) -> Out {
+        Ok(black_box(i))
+    }
+
+    /// `#[circuit_breaker]` with its defaults.
+    #[circuit_breaker]
+    pub fn breaker(i: u64) -> Out {
+        Ok(black_box(i))
+    }
+
+    /// `#[circuit_breaker(consecutive_failures = 5)]`.
+    #[circuit_breaker(consecutive_failures = 5)]
+    pub fn breaker_consecutive(i: u64) -> Out {
         Ok(black_box(i))
     }
 
@@ -617,6 +645,24 @@ pub static CASES: &[Case] = &[
     ),
     case(
         "circuit breaker",
+        "breaker_ours",
+        "#[circuit_breaker]",
+        Ours,
+        batch!(|i| ours::breaker(i)),
+    )
+    .vs("breaker_recloser")
+    .shared(),
+    case(
+        "circuit breaker",
+        "breaker_consecutive_ours",
+        "#[circuit_breaker(consecutive_failures = 5)]",
+        Ours,
+        batch!(|i| ours::breaker_consecutive(i)),
+    )
+    .vs("breaker_failsafe_consecutive")
+    .shared(),
+    case(
+        "circuit breaker",
         "breaker_recloser",
         "recloser",
         Anchor,
@@ -716,6 +762,7 @@ pub static CASES: &[Case] = &[
     .parts(&[
         "fallback_ours",
         "retry_ours",
+        "breaker_ours",
         "rate_limit_ours",
         "timeout_ours",
         "bulkhead_ours",
@@ -756,6 +803,26 @@ pub static CASES: &[Case] = &[
         batch!(sync, |i| anchors::backon_sync(i)),
     )
     .sync(),
+    case(
+        "circuit breaker",
+        "breaker_sync_ours",
+        "#[circuit_breaker] fn",
+        Ours,
+        batch!(sync, |i| ours_sync::breaker(i)),
+    )
+    .sync()
+    .vs("breaker_sync_recloser")
+    .shared(),
+    case(
+        "circuit breaker",
+        "breaker_sync_consecutive_ours",
+        "#[circuit_breaker(consecutive_failures = 5)] fn",
+        Ours,
+        batch!(sync, |i| ours_sync::breaker_consecutive(i)),
+    )
+    .sync()
+    .vs("breaker_sync_failsafe_consecutive")
+    .shared(),
     case(
         "circuit breaker",
         "breaker_sync_recloser",

@@ -61,7 +61,13 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     // This attribute, then every stack attribute below it, outermost first.
     let mut krate = None;
     let own = Args::parse(format!("`#[{}]`", kind.name()), Span::call_site(), args);
-    let mut layers = vec![policy::parse_layer(kind, Span::call_site(), own, &mut krate, &mut errors)];
+    let mut layers = vec![policy::parse_layer(
+        kind,
+        Span::call_site(),
+        own,
+        &mut krate,
+        &mut errors,
+    )];
     let mut kept: Vec<Attribute> = Vec::new();
     let mut consumed: Vec<Attribute> = Vec::new();
     for attr in std::mem::take(&mut function.item.attrs) {
@@ -77,13 +83,22 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
             Meta::NameValue(nv) => {
                 errors.at(
                     nv.eq_token.span,
-                    format_args!("write `#[{}(...)]`, with the arguments in parentheses", below.name()),
+                    format_args!(
+                        "write `#[{}(...)]`, with the arguments in parentheses",
+                        below.name()
+                    ),
                 );
                 continue;
             }
         };
         let args = Args::parse(format!("`#[{}]`", below.name()), span, tokens);
-        layers.push(policy::parse_layer(below, span, args, &mut krate, &mut errors));
+        layers.push(policy::parse_layer(
+            below,
+            span,
+            args,
+            &mut krate,
+            &mut errors,
+        ));
     }
     function.item.attrs = kept;
     valid::check(&layers, &function, &mut errors);
@@ -472,7 +487,12 @@ impl<'a> Generator<'a> {
         out
     }
 
-    fn fallback(&self, args: &FallbackArgs, inner: TokenStream, mv: Option<TokenStream>) -> TokenStream {
+    fn fallback(
+        &self,
+        args: &FallbackArgs,
+        inner: TokenStream,
+        mv: Option<TokenStream>,
+    ) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let error = Ident::new("__resilience_error", Span::mixed_site());
@@ -509,7 +529,11 @@ impl<'a> Generator<'a> {
             ),
         };
         let uses_error = matches!(args.form, FallbackForm::Path(_)) || args.fallback_if.is_some();
-        let pattern = if uses_error { quote!(#error) } else { quote!(_) };
+        let pattern = if uses_error {
+            quote!(#error)
+        } else {
+            quote!(_)
+        };
         let guard = args
             .fallback_if
             .as_ref()
@@ -537,14 +561,20 @@ impl<'a> Generator<'a> {
     fn timeout(&self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
         let name = self.name_or_default(&args.name);
-        let after = args
-            .after
-            .as_ref()
-            .map_or_else(|| quote!(#krate::__private::Duration::ZERO), |d| d.tokens(krate));
+        let after = args.after.as_ref().map_or_else(
+            || quote!(#krate::__private::Duration::ZERO),
+            |d| d.tokens(krate),
+        );
         quote!(#krate::__private::timeout(#name, #after, #inner))
     }
 
-    fn breaker(&mut self, index: usize, args: &BreakerArgs, inner: TokenStream, reused: bool) -> TokenStream {
+    fn breaker(
+        &mut self,
+        index: usize,
+        args: &BreakerArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
         let krate = self.krate.clone();
         let p = quote!(#krate::__private);
         let name = self.name_or_default(&args.name);
@@ -576,7 +606,11 @@ impl<'a> Generator<'a> {
                     static #id: #p::LazyLock<#p::CircuitBreaker> =
                         #p::LazyLock::new(|| #builder.register_clamped());
                 });
-                let call = self.rejecting(if self.function.is_async { "call_with" } else { "call_blocking_with" });
+                let call = self.rejecting(if self.function.is_async {
+                    "call_with"
+                } else {
+                    "call_blocking_with"
+                });
                 quote!(#id.#call(#record_if, #inner))
             }
             Some(key) => {
@@ -585,13 +619,23 @@ impl<'a> Generator<'a> {
                     static #id: #p::LazyLock<#p::KeyedCircuitBreaker> =
                         #p::LazyLock::new(|| #p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys));
                 });
-                let call = self.rejecting(if self.function.is_async { "call_with" } else { "call_blocking_with" });
+                let call = self.rejecting(if self.function.is_async {
+                    "call_with"
+                } else {
+                    "call_blocking_with"
+                });
                 quote!(#id.#call(#key, #record_if, #inner))
             }
         }
     }
 
-    fn bulkhead(&mut self, index: usize, args: &BulkheadArgs, inner: TokenStream, reused: bool) -> TokenStream {
+    fn bulkhead(
+        &mut self,
+        index: usize,
+        args: &BulkheadArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
         let krate = self.krate.clone();
         let p = quote!(#krate::__private);
         let name = self.name_or_default(&args.name);
@@ -618,11 +662,21 @@ impl<'a> Generator<'a> {
             static #id: #p::LazyLock<#p::Bulkhead> = #p::LazyLock::new(|| #builder.register_clamped());
         });
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async { "call" } else { "call_blocking" });
+        let call = self.rejecting(if self.function.is_async {
+            "call"
+        } else {
+            "call_blocking"
+        });
         quote!(#id.#call(#inner))
     }
 
-    fn rate_limit(&mut self, index: usize, args: &RateLimitArgs, inner: TokenStream, reused: bool) -> TokenStream {
+    fn rate_limit(
+        &mut self,
+        index: usize,
+        args: &RateLimitArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
         let krate = self.krate.clone();
         let p = quote!(#krate::__private);
         let name = self.name_or_default(&args.name);
@@ -640,7 +694,11 @@ impl<'a> Generator<'a> {
         }
         let id = self.static_ident(index, "RATE_LIMIT");
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async { "call" } else { "call_blocking" });
+        let call = self.rejecting(if self.function.is_async {
+            "call"
+        } else {
+            "call_blocking"
+        });
         match &args.key {
             None => {
                 self.statics.push(quote! {

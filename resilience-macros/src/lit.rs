@@ -97,7 +97,9 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
                 _ => None,
             };
             return Err(match near {
-                Some(unit) => format!("unknown unit `{other}` in `{text}`; did you mean `{number}{unit}`?"),
+                Some(unit) => {
+                    format!("unknown unit `{other}` in `{text}` (did you mean `{number}{unit}`?)")
+                }
                 None => format!("unknown unit `{other}` in `{text}`"),
             });
         }
@@ -160,7 +162,6 @@ impl RateArg {
             RateArg::Expr(e) => e.to_token_stream(),
         }
     }
-
 }
 
 /// A rate: `"100/s"` or a parenthesised expression.
@@ -223,7 +224,12 @@ pub(crate) fn parse_rate(text: &str) -> Result<(u32, u128), String> {
 
 /// A whole-number argument at least `min`: a checked literal or the user's expression
 /// (checked, and clamped, at run time).
-pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) -> Option<TokenStream> {
+pub(crate) fn integer(
+    expr: &Expr,
+    name: &str,
+    min: u64,
+    errors: &mut Errors,
+) -> Option<TokenStream> {
     match expr {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
@@ -236,7 +242,10 @@ pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) ->
                 None
             }
             Ok(v) if v > u64::from(u32::MAX) => {
-                errors.at(int.span(), format_args!("`{name}` is too large: at most {}", u32::MAX));
+                errors.at(
+                    int.span(),
+                    format_args!("`{name}` is too large: at most {}", u32::MAX),
+                );
                 None
             }
             Ok(v) => {
@@ -245,14 +254,20 @@ pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) ->
                 Some(lit.into_token_stream())
             }
             Err(e) => {
-                errors.at(int.span(), format_args!("`{name}` needs a whole number: {e}"));
+                errors.at(
+                    int.span(),
+                    format_args!("`{name}` needs a whole number: {e}"),
+                );
                 None
             }
         },
         Expr::Lit(other) => {
             errors.spanned(
                 other,
-                format_args!("`{name}` needs a whole number (at least {min}), e.g. `{name} = {}`", min.max(1) * 10),
+                format_args!(
+                    "`{name}` needs a whole number (at least {min}), e.g. `{name} = {}`",
+                    min.max(1) * 10
+                ),
             );
             None
         }
@@ -275,7 +290,11 @@ pub(crate) fn float(
             lit: Lit::Int(i), ..
         }) => (i.base10_parse::<f64>().ok(), i.span()),
         Expr::Lit(other) => {
-            let example = if high.is_finite() { high / 2.0 } else { low.max(1.0) * 2.0 };
+            let example = if high.is_finite() {
+                high / 2.0
+            } else {
+                low.max(1.0) * 2.0
+            };
             errors.spanned(
                 other,
                 format_args!("`{name}` needs a number, e.g. `{name} = {example:?}`"),
@@ -329,7 +348,9 @@ pub(crate) fn string(expr: &Expr, name: &str, errors: &mut Errors) -> Option<Tok
         other => {
             errors.spanned(
                 other,
-                format_args!("`{name}` takes a non-empty string literal, e.g. `{name} = \"payments\"`"),
+                format_args!(
+                    "`{name}` takes a non-empty string literal, e.g. `{name} = \"payments\"`"
+                ),
             );
             None
         }

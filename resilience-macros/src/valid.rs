@@ -71,7 +71,11 @@ pub(crate) fn order_warnings(layers: &[Layer]) -> TokenStream {
                 if upper.order_intended || lower.order_intended {
                     continue;
                 }
-                let span = if risk.blame_upper { upper.span } else { lower.span };
+                let span = if risk.blame_upper {
+                    upper.span
+                } else {
+                    lower.span
+                };
                 out.extend(warning(span, risk.message));
             }
         }

@@ -9,6 +9,7 @@ pub use core::{concat, module_path, stringify};
 
 pub use crate::backoff::{Exponential, Fixed, Jitter, Linear, NoBackoff};
 pub use crate::bulkhead::{Adaptive, Bulkhead};
+pub use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker, Window};
 pub use crate::rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use crate::retry::Retry;
 pub use crate::timeout::Timeout;

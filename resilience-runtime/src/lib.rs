@@ -166,6 +166,7 @@ pub mod timeout;
 
 pub use backoff::{Backoff, Jitter};
 pub use bulkhead::Bulkhead;
+pub use circuit_breaker::{CircuitBreaker, CircuitState, KeyedCircuitBreaker};
 pub use config::ConfigError;
 pub use rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use rejection::{FromRejection, Rejection};

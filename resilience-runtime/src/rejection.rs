@@ -91,7 +91,11 @@ impl fmt::Display for Rejection {
                 if let Some(reason) = crate::circuit_breaker::open_reason(name) {
                     write!(f, ": {reason}")?;
                 }
-                write!(f, "; next trial in {}", HumanDuration(*retry_after))
+                if *retry_after == Duration::MAX {
+                    write!(f, "; no trial until it is reset")
+                } else {
+                    write!(f, "; next trial in {}", HumanDuration(*retry_after))
+                }
             }
             Rejection::Timeout { name, after } => write!(
                 f,

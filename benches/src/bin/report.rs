@@ -283,6 +283,22 @@ fn targets(f: &Figures) -> Vec<Target> {
             le(o(id), o("breaker_recloser")),
         );
     }
+    for (id, what) in [
+        (
+            "breaker_sync_ours",
+            "closed `#[circuit_breaker]` on a plain `fn`",
+        ),
+        (
+            "breaker_sync_consecutive_ours",
+            "closed `#[circuit_breaker(consecutive_failures = 5)]` on a plain `fn`",
+        ),
+    ] {
+        push(
+            format!("{what}: overhead ≤ recloser's (blocking)"),
+            format!("{} ns vs {} ns", ns(o(id)), ns(o("breaker_sync_recloser"))),
+            le(o(id), o("breaker_sync_recloser")),
+        );
+    }
     push(
         "free `#[bulkhead]` slot: overhead ≤ 15 ns".into(),
         format!("{} ns", ns(o("bulkhead_ours"))),
