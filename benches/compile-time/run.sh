@@ -2,20 +2,22 @@
 # Compile-time cost of the attributes: a generated crate of N annotated async methods
 # (a mix of all six attributes) against the same crate with the attributes removed.
 #
-#   benches/compile-time/run.sh [N=100] [RUNS=5] [CLEAN_RUNS=3]
+#   benches/compile-time/run.sh [N=100] [RUNS=10] [CLEAN_RUNS=5]
 #
-# Prints, as medians of RUNS (CLEAN_RUNS for clean builds):
+# Prints, as medians of RUNS (CLEAN_RUNS for clean builds), the two crates' runs
+# interleaved so that a change in the machine's load hits both alike:
 #   - `cargo check` and `cargo build --release` of the crate alone (dependencies built,
 #     the crate's source touched): the ratio with/without and the time added per function;
 #   - `cargo check` from an empty target directory (every dependency too);
-#   - the macro crate's own clean release build (with syn, quote, proc-macro2).
+#   - the macro crate's own clean release build (with syn, quote, proc-macro2);
+#   - per attribute: `cargo check` of N functions all carrying that one attribute.
 # The figures also go to target/resilience-bench/compile-time.tsv for the report.
 set -euo pipefail
 shopt -s inherit_errexit
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-100}
-runs=${2:-5}
-clean_runs=${3:-3}
+runs=${2:-10}
+clean_runs=${3:-5}
 work="${CARGO_TARGET_DIR:-$root/target}/compile-time"
 results="${CARGO_TARGET_DIR:-$root/target}/resilience-bench"
 mkdir -p "$work" "$results"
@@ -32,7 +34,7 @@ mix=(
   '#[rate_limit(rate = "100/s")]'
 )
 
-gen() { # $1 = dir, $2 = with attributes (1/0)
+gen() { # $1 = dir, $2 = which attributes: all (the mix), none, or an index into the mix
   local dir=$1 attrs=$2
   mkdir -p "$dir/src"
   cat > "$dir/Cargo.toml" <<TOML
@@ -54,9 +56,11 @@ TOML
     echo 'pub struct Svc { pub base: u32 }'
     echo 'impl Svc {'
     for i in $(seq 1 "$n"); do
-      if [ "$attrs" = 1 ]; then
-        echo "    ${mix[$((i % ${#mix[@]}))]}"
-      fi
+      case $attrs in
+        all) echo "    ${mix[$((i % ${#mix[@]}))]}" ;;
+        none) ;;
+        *) echo "    ${mix[$attrs]}" ;;
+      esac
       echo "    pub async fn f$i(&self, key: &str, n: u32) -> Result<u32, E> {"
       echo "        if key.is_empty() { return Err(E::Io); }"
       echo "        Ok(self.base + n + $i)"
@@ -88,46 +92,69 @@ seconds() { # runs "$@" quietly, prints the wall time in seconds
   echo "$t1 - $t0" | bc
 }
 
-measure() { # $1 = dir, rest = cargo arguments: the crate alone, dependencies built
-  local dir=$1; shift
-  quiet bash -c "cd '$dir' && cargo $*" # dependencies, once
-  for _ in $(seq 1 "$runs"); do
-    touch "$dir/src/lib.rs"
-    seconds bash -c "cd '$dir' && cargo $*"
-  done | median
+# The crates' own builds share one target directory, so dependencies build once.
+shared="$work/target"
+
+# $1 = "crate" (the crate alone: touched, dependencies built) or "clean" (an empty
+# target directory), $2 = runs, $3 = cargo arguments, rest = crate dirs. Prints one
+# median per crate, on one line; the crates take turns run by run.
+measure() {
+  local kind=$1 count=$2 args=$3; shift 3
+  local dir
+  for dir in "$@"; do
+    quiet bash -c "cd '$dir' && CARGO_TARGET_DIR='$shared' cargo $args" # dependencies
+    : > "$dir/times"
+  done
+  for _ in $(seq 1 "$count"); do
+    for dir in "$@"; do
+      if [ "$kind" = clean ]; then
+        rm -rf "$dir/target-clean"
+        seconds bash -c "cd '$dir' && CARGO_TARGET_DIR=target-clean cargo $args" >> "$dir/times"
+        rm -rf "$dir/target-clean"
+      else
+        touch "$dir/src/lib.rs"
+        seconds bash -c "cd '$dir' && CARGO_TARGET_DIR='$shared' cargo $args" >> "$dir/times"
+      fi
+    done
+  done
+  for dir in "$@"; do
+    median < "$dir/times"
+  done | tr '\n' ' '
 }
 
-measure_clean() { # $1 = dir: `cargo check` from an empty target directory
-  local dir=$1
-  quiet bash -c "cd '$dir' && cargo fetch"
-  for _ in $(seq 1 "$clean_runs"); do
-    rm -rf "$dir/target-clean"
-    seconds bash -c "cd '$dir' && CARGO_TARGET_DIR=target-clean cargo check"
-  done | median
-  rm -rf "$dir/target-clean"
-}
-
-gen "$work/with_attrs" 1
-gen "$work/without_attrs" 0
+with="$work/with_attrs"
+without="$work/without_attrs"
+gen "$with" all
+gen "$without" none
 tsv="functions	$n"$'\n'
 report() { # $1 = key, $2 = what, $3 = with, $4 = without
   local ratio per_fn
   ratio=$(echo "scale=2; $3 / $4" | bc)
   per_fn=$(echo "scale=2; ($3 - $4) * 1000 / $n" | bc)
-  printf '%-44s with: %7.3fs  without: %7.3fs  ratio: %sx  per function: %+.2f ms\n' \
+  printf '%-48s with: %7.3fs  without: %7.3fs  ratio: %sx  per function: %+.2f ms\n' \
     "$2" "$3" "$4" "$ratio" "$per_fn"
   tsv+="$1	$3	$4"$'\n'
 }
-for mode in "check" "build --release"; do
-  # shellcheck disable=SC2086
-  with=$(measure "$work/with_attrs" $mode)
-  # shellcheck disable=SC2086
-  without=$(measure "$work/without_attrs" $mode)
-  report "${mode/ --/-}" "cargo $mode (crate only)" "$with" "$without"
+# shellcheck disable=SC2046
+report check "cargo check (crate only)" $(measure crate "$runs" check "$with" "$without")
+# shellcheck disable=SC2046
+report build-release "cargo build --release (crate only)" \
+  $(measure crate "$runs" "build --release" "$with" "$without")
+# shellcheck disable=SC2046
+report clean-check "cargo check (clean, all dependencies)" \
+  $(measure clean "$clean_runs" check "$with" "$without")
+
+# Each attribute alone on every function: where the checking time goes.
+for k in "${!mix[@]}"; do
+  gen "$work/only_$k" "$k"
 done
-with=$(measure_clean "$work/with_attrs")
-without=$(measure_clean "$work/without_attrs")
-report "clean-check" "cargo check (clean, all dependencies)" "$with" "$without"
+dirs=("$without")
+for k in "${!mix[@]}"; do dirs+=("$work/only_$k"); done
+read -r -a times <<< "$(measure crate "$runs" check "${dirs[@]}")"
+for k in "${!mix[@]}"; do
+  report "check-only-$k" "  only ${mix[$k]}" "${times[$((k + 1))]}" "${times[0]}"
+  tsv+="attribute-$k	${mix[$k]}"$'\n'
+done
 
 # The macro crate's own clean build (what a user's first build pays for it).
 cd "$root"

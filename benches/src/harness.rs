@@ -174,8 +174,12 @@ fn sample_two(make: MakeBatch, calls: u64) -> (Duration, Overlap) {
     (per_thread, overlap(&spans[0], &spans[1]))
 }
 
-/// The tally of two-thread samples of one case.
-#[derive(Debug, Clone, Copy, Default)]
+/// Two-thread samples of fewer calls than this (criterion's warm-up) are not tallied.
+pub const MIN_TALLIED_CALLS: u64 = 10_000;
+
+/// The tally of two-thread samples of one case (those of at least
+/// [`MIN_TALLIED_CALLS`] calls).
+#[derive(Debug, Clone, Default)]
 pub struct OverlapStats {
     /// Samples kept (their overlap reached [`MIN_OVERLAP`]).
     pub kept: u64,
@@ -183,12 +187,14 @@ pub struct OverlapStats {
     pub dropped: u64,
     /// Samples kept below [`MIN_OVERLAP`] because no try reached it.
     pub forced: u64,
-    /// The sum of the kept samples' overlaps (for the mean).
+    /// The sum of the kept and forced samples' overlaps (for the mean).
     pub overlap_sum: f64,
+    /// The time per call on each thread of every kept sample, in ns.
+    pub kept_ns: Vec<f64>,
 }
 
 impl OverlapStats {
-    /// The mean overlap of the samples kept.
+    /// The mean overlap of the samples kept (forced ones included).
     pub fn mean_overlap(&self) -> f64 {
         let n = self.kept + self.forced;
         if n == 0 {
@@ -197,6 +203,21 @@ impl OverlapStats {
             self.overlap_sum / n as f64
         }
     }
+
+    /// The median time per call on each thread over the kept samples only, in ns.
+    pub fn median_kept_ns(&self) -> Option<f64> {
+        let mut v = self.kept_ns.clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        Some(if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        })
+    }
 }
 
 static STATS: Mutex<BTreeMap<String, OverlapStats>> = Mutex::new(BTreeMap::new());
@@ -204,17 +225,20 @@ static STATS: Mutex<BTreeMap<String, OverlapStats>> = Mutex::new(BTreeMap::new()
 /// Runs `calls` calls of a case on each of two threads at once, sharing the case's
 /// instance; returns the mean time a thread took (so `time / calls` is the per-thread
 /// time per call). Samples where the threads did not run at once are dropped and
-/// taken again; the tally goes under `id` in [`overlap_stats`].
+/// taken again; the tally goes under `id` in [`overlap_stats`], with the time per
+/// call of each kept sample (criterion cannot drop a sample: when no try overlaps, it
+/// gets the best one, which the tally counts as forced and leaves out of its median).
 pub fn time_two(id: &str, make: MakeBatch, calls: u64) -> Duration {
     let mut best: Option<(Duration, Overlap)> = None;
     let mut dropped = 0;
     for _ in 0..MAX_TRIES {
         let (time, overlap) = sample_two(make, calls);
         if overlap.0 >= MIN_OVERLAP {
-            record(id, |s| {
+            record(id, calls, |s| {
                 s.kept += 1;
                 s.dropped += dropped;
                 s.overlap_sum += overlap.0;
+                s.kept_ns.push(time.as_nanos() as f64 / calls as f64);
             });
             return time;
         }
@@ -224,7 +248,7 @@ pub fn time_two(id: &str, make: MakeBatch, calls: u64) -> Duration {
         }
     }
     let (time, overlap) = best.expect("MAX_TRIES is at least 1");
-    record(id, |s| {
+    record(id, calls, |s| {
         s.forced += 1;
         s.dropped += dropped - 1;
         s.overlap_sum += overlap.0;
@@ -232,7 +256,10 @@ pub fn time_two(id: &str, make: MakeBatch, calls: u64) -> Duration {
     time
 }
 
-fn record(id: &str, f: impl FnOnce(&mut OverlapStats)) {
+fn record(id: &str, calls: u64, f: impl FnOnce(&mut OverlapStats)) {
+    if calls < MIN_TALLIED_CALLS {
+        return;
+    }
     let mut stats = STATS.lock().unwrap_or_else(|e| e.into_inner());
     f(stats.entry(id.to_owned()).or_default());
 }

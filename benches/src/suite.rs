@@ -43,7 +43,8 @@ pub fn two_threads(c: &mut Criterion, cases: &[Case]) {
 }
 
 /// Saves the two-thread tally of the cases timed so far to
-/// `target/resilience-bench/two-threads.tsv` (`id, kept, dropped, forced, mean overlap`).
+/// `target/resilience-bench/two-threads.tsv` (`id, kept, dropped, forced, mean overlap,
+/// median ns per call over the kept samples`).
 pub fn save_overlap_stats() {
     let rows: BTreeMap<String, Vec<String>> = overlap_stats()
         .into_iter()
@@ -53,6 +54,8 @@ pub fn save_overlap_stats() {
                 s.dropped.to_string(),
                 s.forced.to_string(),
                 format!("{:.3}", s.mean_overlap()),
+                s.median_kept_ns()
+                    .map_or(String::new(), |ns| format!("{ns:.3}")),
             ];
             (id, fields)
         })
