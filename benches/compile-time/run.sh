@@ -7,7 +7,8 @@
 # Prints, as medians of RUNS (CLEAN_RUNS for clean builds), the two crates' runs
 # interleaved so that a change in the machine's load hits both alike:
 #   - `cargo check` and `cargo build --release` of the crate alone (dependencies built,
-#     the crate's source touched): the ratio with/without and the time added per function;
+#     the crate's source touched, incremental compilation off so that the crate is
+#     really checked again): the ratio with/without and the time added per function;
 #   - `cargo check` from an empty target directory (every dependency too);
 #   - the macro crate's own clean release build (with syn, quote, proc-macro2);
 #   - per attribute: `cargo check` of N functions all carrying that one attribute.
@@ -34,7 +35,9 @@ mix=(
   '#[rate_limit(rate = "100/s")]'
 )
 
-gen() { # $1 = dir, $2 = which attributes: all (the mix), none, or an index into the mix
+gen() { # $1 = dir, $2 = which attributes: all (the mix), none, an index into the mix,
+        # or async1 / async2: no attribute, the body in one / two nested async blocks
+        # (what the expansion adds, written by hand: the reference for its cost)
   local dir=$1 attrs=$2
   mkdir -p "$dir/src"
   cat > "$dir/Cargo.toml" <<TOML
@@ -58,12 +61,16 @@ TOML
     for i in $(seq 1 "$n"); do
       case $attrs in
         all) echo "    ${mix[$((i % ${#mix[@]}))]}" ;;
-        none) ;;
+        none | async*) ;;
         *) echo "    ${mix[$attrs]}" ;;
       esac
       echo "    pub async fn f$i(&self, key: &str, n: u32) -> Result<u32, E> {"
-      echo "        if key.is_empty() { return Err(E::Io); }"
-      echo "        Ok(self.base + n + $i)"
+      local body="if key.is_empty() { return Err(E::Io); } Ok(self.base + n + $i)"
+      case $attrs in
+        async1) echo "        async move { $body }.await" ;;
+        async2) echo "        async move { async move { $body }.await }.await" ;;
+        *) echo "        $body" ;;
+      esac
       echo "    }"
     done
     echo '}'
@@ -94,6 +101,10 @@ seconds() { # runs "$@" quietly, prints the wall time in seconds
 
 # The crates' own builds share one target directory, so dependencies build once.
 shared="$work/target"
+# A re-check of a touched but unchanged file would reuse the incremental cache's
+# type-checking results and measure almost nothing: the crate-only builds are full
+# ones. (Clean builds keep cargo's default, as a user's first check has it.)
+crate_env="CARGO_INCREMENTAL=0 CARGO_TARGET_DIR='$shared'"
 
 # $1 = "crate" (the crate alone: touched, dependencies built) or "clean" (an empty
 # target directory), $2 = runs, $3 = cargo arguments, rest = crate dirs. Prints one
@@ -102,7 +113,7 @@ measure() {
   local kind=$1 count=$2 args=$3; shift 3
   local dir
   for dir in "$@"; do
-    quiet bash -c "cd '$dir' && CARGO_TARGET_DIR='$shared' cargo $args" # dependencies
+    quiet bash -c "cd '$dir' && $crate_env cargo $args" # dependencies
     : > "$dir/times"
   done
   for _ in $(seq 1 "$count"); do
@@ -113,7 +124,7 @@ measure() {
         rm -rf "$dir/target-clean"
       else
         touch "$dir/src/lib.rs"
-        seconds bash -c "cd '$dir' && CARGO_TARGET_DIR='$shared' cargo $args" >> "$dir/times"
+        seconds bash -c "cd '$dir' && $crate_env cargo $args" >> "$dir/times"
       fi
     done
   done
@@ -144,15 +155,20 @@ report build-release "cargo build --release (crate only)" \
 report clean-check "cargo check (clean, all dependencies)" \
   $(measure clean "$clean_runs" check "$with" "$without")
 
-# Each attribute alone on every function: where the checking time goes.
+# Each attribute alone on every function, and the body in one or two async blocks by
+# hand: where the checking time goes.
 for k in "${!mix[@]}"; do
   gen "$work/only_$k" "$k"
 done
-dirs=("$without")
+gen "$work/async1" async1
+gen "$work/async2" async2
+dirs=("$without" "$work/async1" "$work/async2")
 for k in "${!mix[@]}"; do dirs+=("$work/only_$k"); done
 read -r -a times <<< "$(measure crate "$runs" check "${dirs[@]}")"
+report check-async-1 "  no attribute, body in an async block" "${times[1]}" "${times[0]}"
+report check-async-2 "  no attribute, body in 2 nested async blocks" "${times[2]}" "${times[0]}"
 for k in "${!mix[@]}"; do
-  report "check-only-$k" "  only ${mix[$k]}" "${times[$((k + 1))]}" "${times[0]}"
+  report "check-only-$k" "  only ${mix[$k]}" "${times[$((k + 3))]}" "${times[0]}"
   tsv+="attribute-$k	${mix[$k]}"$'\n'
 done
 

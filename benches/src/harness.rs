@@ -174,11 +174,12 @@ fn sample_two(make: MakeBatch, calls: u64) -> (Duration, Overlap) {
     (per_thread, overlap(&spans[0], &spans[1]))
 }
 
-/// Two-thread samples of fewer calls than this (criterion's warm-up) are not tallied.
-pub const MIN_TALLIED_CALLS: u64 = 10_000;
+/// Two-thread samples shorter than this (criterion's first warm-up batches, too short
+/// for the threads to start together) are not tallied.
+pub const MIN_TALLIED_SPAN: Duration = Duration::from_micros(200);
 
 /// The tally of two-thread samples of one case (those of at least
-/// [`MIN_TALLIED_CALLS`] calls).
+/// [`MIN_TALLIED_SPAN`]).
 #[derive(Debug, Clone, Default)]
 pub struct OverlapStats {
     /// Samples kept (their overlap reached [`MIN_OVERLAP`]).
@@ -234,7 +235,7 @@ pub fn time_two(id: &str, make: MakeBatch, calls: u64) -> Duration {
     for _ in 0..MAX_TRIES {
         let (time, overlap) = sample_two(make, calls);
         if overlap.0 >= MIN_OVERLAP {
-            record(id, calls, |s| {
+            record(id, time, |s| {
                 s.kept += 1;
                 s.dropped += dropped;
                 s.overlap_sum += overlap.0;
@@ -248,7 +249,7 @@ pub fn time_two(id: &str, make: MakeBatch, calls: u64) -> Duration {
         }
     }
     let (time, overlap) = best.expect("MAX_TRIES is at least 1");
-    record(id, calls, |s| {
+    record(id, time, |s| {
         s.forced += 1;
         s.dropped += dropped - 1;
         s.overlap_sum += overlap.0;
@@ -256,8 +257,8 @@ pub fn time_two(id: &str, make: MakeBatch, calls: u64) -> Duration {
     time
 }
 
-fn record(id: &str, calls: u64, f: impl FnOnce(&mut OverlapStats)) {
-    if calls < MIN_TALLIED_CALLS {
+fn record(id: &str, span: Duration, f: impl FnOnce(&mut OverlapStats)) {
+    if span < MIN_TALLIED_SPAN {
         return;
     }
     let mut stats = STATS.lock().unwrap_or_else(|e| e.into_inner());
