@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One run of everything BENCHMARKS.md reports, then its tables rewritten from it:
 # the criterion suite (one and two threads), allocations per call, compile time.
-# Takes about 15 minutes on 2 cores; run it when the machine is otherwise idle.
+# Takes about 7 minutes on 2 cores; run it when the machine is otherwise idle.
 #
 #   benches/run.sh            # everything, then BENCHMARKS.md updated
 #   benches/run.sh --no-write # everything, tables printed only
