@@ -143,6 +143,28 @@ impl Phase {
     }
 }
 
+/// `name (what it does)`, e.g. `flaky (60% of requests answer 503)`.
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (", self.name)?;
+        if self.down {
+            f.write_str("connections closed without a response")?;
+        } else if self.failure_rate == 0.0 {
+            f.write_str("every request answers 200")?;
+        } else {
+            write!(
+                f,
+                "{}% of requests answer 503",
+                (self.failure_rate * 100.0).round()
+            )?;
+        }
+        if !self.latency.is_zero() {
+            write!(f, ", after {:?}", self.latency)?;
+        }
+        f.write_str(")")
+    }
+}
+
 /// Builds the body of a successful response from the request's path and number.
 type BodyFn = dyn Fn(&str, u64) -> String + Send + Sync;
 

@@ -25,7 +25,7 @@ pub enum HttpError {
     Connect(#[from] io::Error),
     /// The HTTP exchange failed, e.g. the server closed the connection without a
     /// response.
-    #[error("HTTP error: {0}")]
+    #[error("{0}")]
     Http(#[from] hyper::Error),
 }
 

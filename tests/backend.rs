@@ -235,3 +235,30 @@ async fn bad_urls_are_errors_not_panics() {
         );
     }
 }
+
+#[test]
+fn phases_describe_themselves() {
+    assert_eq!(
+        Phase::healthy().to_string(),
+        "healthy (every request answers 200)"
+    );
+    assert_eq!(
+        Phase::flaky(0.6).to_string(),
+        "flaky (60% of requests answer 503)"
+    );
+    assert_eq!(
+        Phase::slow(Duration::from_secs(3)).to_string(),
+        "slow (every request answers 200, after 3s)"
+    );
+    assert_eq!(
+        Phase::down().to_string(),
+        "down (connections closed without a response)"
+    );
+    assert_eq!(
+        Phase::down()
+            .latency(Duration::from_millis(20))
+            .named("dying")
+            .to_string(),
+        "dying (connections closed without a response, after 20ms)"
+    );
+}
