@@ -125,8 +125,9 @@ impl Phase {
         self
     }
 
-    /// Ends the phase once `duration` has passed since it began (by `tokio::time`); the
-    /// switch happens at the first request after that.
+    /// Ends the phase once `duration` has passed since it began (by `tokio::time`). The
+    /// next phase then begins at that very instant, requests or not, so a list of timed
+    /// phases is a schedule: `healthy 1s, flaky 2s` is flaky from 1s to 3s.
     pub fn for_duration(mut self, duration: Duration) -> Phase {
         self.duration = Some(duration);
         self
@@ -298,24 +299,33 @@ impl Player {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Leaves every phase whose limit has been reached. A phase ended by its duration
+    /// hands over at the exact instant it ended, so a timed schedule keeps to the clock
+    /// even when no request comes for a while.
+    fn advance(&self, p: &mut Progress) {
+        let last = self.script.phases.len() - 1;
+        let now = Instant::now();
+        while p.phase < last {
+            let phase = &self.script.phases[p.phase];
+            // A duration too long for the clock never ends.
+            let end = phase.duration.and_then(|d| p.phase_started.checked_add(d));
+            let start = if let Some(end) = end.filter(|end| now >= *end) {
+                end
+            } else if phase.requests.is_some_and(|n| p.in_phase >= n) {
+                now
+            } else {
+                break;
+            };
+            p.phase += 1;
+            p.in_phase = 0;
+            p.phase_started = start;
+        }
+    }
+
     /// Decides the answer to the next request, for `path`, and counts it.
     pub fn next(&self, path: &str) -> Reply {
         let mut p = self.lock();
-        let last = self.script.phases.len() - 1;
-        loop {
-            let phase = &self.script.phases[p.phase];
-            let by_count = phase.requests.is_some_and(|n| p.in_phase >= n);
-            let by_time = phase
-                .duration
-                .is_some_and(|d| p.phase_started.elapsed() >= d);
-            if p.phase < last && (by_count || by_time) {
-                p.phase += 1;
-                p.in_phase = 0;
-                p.phase_started = Instant::now();
-            } else {
-                break;
-            }
-        }
+        self.advance(&mut p);
         p.in_phase += 1;
         p.stats.requests += 1;
         let request = p.stats.requests;
@@ -357,11 +367,12 @@ impl Player {
         true
     }
 
-    /// The index of the current phase. A phase whose limit has been reached is left only
-    /// at the next request, so this is the phase that answered the last request (or the
-    /// one [`set_phase`](Player::set_phase) chose).
+    /// The index of the current phase: the one that answers a request made now (a phase
+    /// whose request count or duration is used up has already handed over).
     pub fn phase_index(&self) -> usize {
-        self.lock().phase
+        let mut p = self.lock();
+        self.advance(&mut p);
+        p.phase
     }
 
     /// The current phase (see [`phase_index`](Player::phase_index)).

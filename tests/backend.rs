@@ -262,3 +262,56 @@ fn phases_describe_themselves() {
         "dying (connections closed without a response, after 20ms)"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn timed_phases_keep_to_the_clock_without_requests() {
+    let player = Player::new(
+        Script::new(1)
+            .phase(Phase::healthy().for_duration(Duration::from_secs(1)))
+            .phase(Phase::flaky(1.0).for_duration(Duration::from_secs(2)))
+            .phase(Phase::down().for_duration(Duration::from_secs(1)))
+            .phase(Phase::healthy().named("recovered")),
+    );
+    tokio::time::advance(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        player.phase_index(),
+        1,
+        "flaky from 1s to 3s, with no request at all"
+    );
+    tokio::time::advance(Duration::from_millis(500)).await;
+    assert_eq!(
+        player.next("/").outcome,
+        Outcome::Dropped,
+        "down from 3s to 4s"
+    );
+    tokio::time::advance(Duration::from_millis(999)).await;
+    assert_eq!(player.phase().name(), "down");
+    tokio::time::advance(Duration::from_millis(1)).await;
+    assert_eq!(player.phase().name(), "recovered");
+}
+
+#[tokio::test]
+async fn a_used_up_request_count_hands_over_at_once() {
+    let player = Player::new(
+        Script::new(1)
+            .phase(Phase::healthy().for_requests(1))
+            .phase(Phase::down()),
+    );
+    assert_eq!(player.phase_index(), 0);
+    player.next("/");
+    assert_eq!(
+        player.phase_index(),
+        1,
+        "the next request is answered by phase 1"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_duration_does_not_panic() {
+    let player = Player::new(
+        Script::new(1)
+            .phase(Phase::healthy().for_duration(Duration::MAX))
+            .phase(Phase::down()),
+    );
+    assert_eq!(player.next("/").phase, 0);
+}
