@@ -51,7 +51,7 @@ struct Client {
 
 /// Called by `#[retry]` before each sleep: `attempt` is the attempt that just failed.
 fn log_retry(err: &ApiError, attempt: u32, delay: Duration) {
-    println!("    attempt {attempt} failed: {err}; retrying in {delay:?}");
+    println!("    attempt {attempt} failed, retrying in {delay:?}: {err}");
 }
 
 /// Asks the backend for the price of `sku`.
@@ -111,9 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         base_url: backend.url(""),
     };
     println!("quote service on {}", backend.addr());
-    println!(
-        "fetch_quote: #[retry(max_attempts = 4, exponential 50ms x2)] + #[timeout(\"300ms\")]"
-    );
+    println!("fetch_quote: up to 4 attempts, 50ms, 100ms, 200ms apart, each limited to 300ms");
 
     // Which phase the backend is in, and the SKUs asked for while it is.
     let plan: [(usize, &[&str]); 5] = [
