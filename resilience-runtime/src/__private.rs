@@ -79,3 +79,18 @@ pub async fn sleep(delay: Duration) {
 pub fn sleep_blocking(delay: Duration) {
     std::thread::sleep(delay);
 }
+
+pub use core::default::Default;
+pub use std::sync::LazyLock;
+
+/// `#[timeout]`'s call: the limit is built per call (two words, no allocation).
+#[inline]
+pub async fn timeout<T, E, F>(name: &'static str, after: Duration, future: F) -> Result<T, E>
+where
+    F: core::future::Future<Output = Result<T, E>>,
+    E: crate::FromRejection,
+{
+    crate::timeout::Timeout::new_static(name, after)
+        .call(future)
+        .await
+}

@@ -1,0 +1,639 @@
+//! Code generation: the whole stack of attributes becomes one function body that hands
+//! the user's block, once, to the runtime's policies, outermost first.
+//!
+//! For `#[fallback(f)] #[retry] #[circuit_breaker] async fn g(&self, a: String)` the
+//! body becomes, in outline:
+//!
+//! ```text
+//! static BREAKER: LazyLock<CircuitBreaker> = ..;          // state: once per function
+//! async {                                                 // fallback
+//!     let fb_a = a.clone_arg();                           // only what the fallback needs
+//!     match async {                                       // retry
+//!         let mut run = Retry::new(..).start();
+//!         loop {
+//!             let a = a.clone_arg();                      // a copy per attempt
+//!             let outcome = BREAKER.call_with(record_if, async { { user block } }).await;
+//!             match run.after(outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
+//!         }
+//!     }.await { Err(e) => f(self, fb_a, e).await, r => r }
+//! }.await
+//! ```
+//!
+//! Async blocks take their captures by `move` unless a layer above them (a retry or a
+//! fallback) needs the arguments again.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Attribute, FnArg, Ident, Meta, Pat};
+
+use crate::args::{Args, Errors};
+use crate::func::{self, Function, Receiver};
+use crate::kind::Kind;
+use crate::policy::{
+    self, BackoffArg, BreakerArgs, BulkheadArgs, ConcurrencyArg, FallbackArgs, FallbackForm,
+    Jitter, Layer, Policy, RateLimitArgs, RetryArgs, TimeoutArgs, WindowArg,
+};
+use crate::valid;
+
+/// What an attribute already expanded by the one above it is left holding: it keeps
+/// the user's import of the attribute used, and expands to the item unchanged.
+const EXPANDED: &str = "__resilience_expanded";
+
+/// The entry point of every attribute.
+pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    if is_expanded_marker(&args) {
+        return item;
+    }
+    let mut errors = Errors::default();
+    let mut function = match func::parse(kind.name(), item.clone()) {
+        Ok(f) => f,
+        Err(e) => {
+            // Not a function we can rewrite: keep the item as it was, so one mistake
+            // does not turn into "cannot find function" errors elsewhere.
+            let mut out = item;
+            out.extend(e.into_compile_error());
+            return out;
+        }
+    };
+
+    // This attribute, then every stack attribute below it, outermost first.
+    let mut krate = None;
+    let own = Args::parse(format!("`#[{}]`", kind.name()), Span::call_site(), args);
+    let mut layers = vec![policy::parse_layer(kind, Span::call_site(), own, &mut krate, &mut errors)];
+    let mut kept: Vec<Attribute> = Vec::new();
+    let mut consumed: Vec<Attribute> = Vec::new();
+    for attr in std::mem::take(&mut function.item.attrs) {
+        let Some(below) = Kind::from_path(attr.path()) else {
+            kept.push(attr);
+            continue;
+        };
+        let marker = Ident::new(EXPANDED, Span::call_site());
+        let path = attr.path();
+        consumed.push(syn::parse_quote!(#[#path(#marker)]));
+        let span = attr.path().span();
+        let tokens = match &attr.meta {
+            Meta::Path(_) => TokenStream::new(),
+            Meta::List(list) => list.tokens.clone(),
+            Meta::NameValue(nv) => {
+                errors.at(
+                    nv.eq_token.span,
+                    format_args!("write `#[{}(...)]`, with the arguments in parentheses", below.name()),
+                );
+                continue;
+            }
+        };
+        let args = Args::parse(format!("`#[{}]`", below.name()), span, tokens);
+        layers.push(policy::parse_layer(below, span, args, &mut krate, &mut errors));
+    }
+    function.item.attrs = kept;
+    valid::check(&layers, &function, &mut errors);
+
+    if !errors.is_empty() {
+        let mut out = function.item.to_token_stream();
+        out.extend(errors.into_compile_error());
+        return out;
+    }
+    let krate = match krate {
+        Some(path) => path.to_token_stream(),
+        None => quote!(::resilience_runtime),
+    };
+    let mut out = Generator::new(&function, &layers, krate).function(&consumed);
+    out.extend(valid::order_warnings(&layers));
+    out
+}
+
+fn is_expanded_marker(args: &TokenStream) -> bool {
+    let mut tokens = args.clone().into_iter();
+    matches!(
+        (tokens.next(), tokens.next()),
+        (Some(proc_macro2::TokenTree::Ident(i)), None) if i == EXPANDED
+    )
+}
+
+struct Generator<'a> {
+    function: &'a Function,
+    layers: &'a [Layer],
+    krate: TokenStream,
+    /// Some layer uses the arguments a second time (retry, or a fallback function).
+    reuses: bool,
+    /// The name owned receivers get once the body is renamed (`self` cannot be rebound).
+    self_alias: Ident,
+    statics: Vec<TokenStream>,
+}
+
+impl<'a> Generator<'a> {
+    fn new(function: &'a Function, layers: &'a [Layer], krate: TokenStream) -> Self {
+        let reuses = layers.iter().any(reuses_arguments);
+        Generator {
+            function,
+            layers,
+            krate,
+            reuses,
+            self_alias: Ident::new("resilience_self", Span::call_site()),
+            statics: Vec::new(),
+        }
+    }
+
+    /// The whole function: the signature as declared (argument patterns that must be
+    /// copied are bound by name instead), the new body.
+    fn function(mut self, consumed: &[Attribute]) -> TokenStream {
+        let f = self.function;
+        let mut item = f.item.clone();
+        if self.reuses {
+            if let Some(FnArg::Receiver(r)) = item.sig.inputs.first_mut() {
+                // Rebound (mutably, where declared so) inside the body.
+                r.mutability = None;
+            }
+            for (input, param) in item
+                .sig
+                .inputs
+                .iter_mut()
+                .filter_map(|i| match i {
+                    FnArg::Typed(pt) => Some(pt),
+                    FnArg::Receiver(_) => None,
+                })
+                .zip(&f.params)
+            {
+                if needs_binding(param) {
+                    input.pat = Box::new(Pat::Ident(syn::PatIdent {
+                        attrs: Vec::new(),
+                        by_ref: None,
+                        mutability: None,
+                        ident: param.binding.clone(),
+                        subpat: None,
+                    }));
+                }
+            }
+        }
+        let stack = self.layer(0, false);
+        let krate = &self.krate;
+        let statics = &self.statics;
+        let check_output = (!f.output_is_result).then(|| {
+            let output = &f.output;
+            quote_spanned!(output.span()=> #krate::__private::assert_result::<#output>();)
+        });
+        let alias_self = self.owned_self_renamed().then(|| {
+            let alias = &self.self_alias;
+            quote!(let #alias = self;)
+        });
+        let run = if f.is_async {
+            quote!(#stack.await)
+        } else {
+            stack
+        };
+        let body = quote! {
+            #(#statics)*
+            #check_output
+            #alias_self
+            #run
+        };
+        let body = if f.async_trait {
+            quote!({ ::std::boxed::Box::pin(async move { #body }) })
+        } else {
+            quote!({ #body })
+        };
+        let attrs = &item.attrs;
+        let vis = &item.vis;
+        let sig = &item.sig;
+        quote! {
+            #(#attrs)*
+            #(#consumed)*
+            #[allow(clippy::used_underscore_binding, clippy::redundant_clone)]
+            #vis #sig #body
+        }
+    }
+
+    fn owned_self_renamed(&self) -> bool {
+        self.reuses && matches!(self.function.receiver, Some(Receiver::Owned { .. }))
+    }
+
+    /// The expression for layers `index..`: a future for async functions, the result
+    /// for plain ones. `reused` is true when a layer above uses the arguments again.
+    fn layer(&mut self, index: usize, reused: bool) -> TokenStream {
+        let Some(layer) = self.layers.get(index) else {
+            return self.body(reused);
+        };
+        let reused_below = reused || reuses_arguments(layer);
+        let inner = self.layer(index + 1, reused_below);
+        let mv = (!reused).then(|| quote!(move));
+        match &layer.policy {
+            Policy::Retry(args) => self.retry(args, inner, mv),
+            Policy::Fallback(args) => self.fallback(args, inner, mv),
+            Policy::Timeout(args) => self.timeout(args, inner),
+            Policy::CircuitBreaker(args) => self.breaker(index, args, inner, reused_below),
+            Policy::Bulkhead(args) => self.bulkhead(index, args, inner, reused_below),
+            Policy::RateLimit(args) => self.rate_limit(index, args, inner, reused_below),
+        }
+    }
+
+    /// The user's block, once, with argument patterns bound again where the signature
+    /// binds them by name.
+    fn body(&self, reused: bool) -> TokenStream {
+        let f = self.function;
+        let mut block = f.body.to_token_stream();
+        if self.owned_self_renamed() {
+            block = func::rename_self(block, &self.self_alias);
+        }
+        let rebind = self.reuses.then(|| {
+            let binds = f.params.iter().filter(|p| needs_binding(p)).map(|p| {
+                let pat = &p.pat;
+                let binding = &p.binding;
+                quote_spanned!(p.span=> let #pat = #binding;)
+            });
+            let mut_self = match f.receiver {
+                Some(Receiver::Owned { mutable: true, .. }) => {
+                    let alias = &self.self_alias;
+                    Some(quote!(let mut #alias = #alias;))
+                }
+                _ => None,
+            };
+            quote!(#mut_self #(#binds)*)
+        });
+        let mv = (!reused).then(|| quote!(move));
+        if f.is_async {
+            quote!(async #mv { #rebind #block })
+        } else {
+            let krate = &self.krate;
+            quote!(#krate::__private::run(#mv || { #rebind #block }))
+        }
+    }
+
+    /// Where a single-use layer wraps its inner expression: as a future (async) or a
+    /// closure (plain).
+    fn deferred(&self, inner: TokenStream, reused: bool) -> TokenStream {
+        if self.function.is_async {
+            inner
+        } else {
+            let mv = (!reused).then(|| quote!(move));
+            quote!(#mv || #inner)
+        }
+    }
+
+    fn default_name(&self) -> TokenStream {
+        let krate = &self.krate;
+        let name = self.function.item.sig.ident.to_string();
+        quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name))
+    }
+
+    fn name_or_default(&self, name: &Option<TokenStream>) -> TokenStream {
+        name.clone().unwrap_or_else(|| self.default_name())
+    }
+
+    fn static_ident(&self, index: usize, what: &str) -> Ident {
+        format_ident!("__RESILIENCE_{}_{}", what, index, span = Span::mixed_site())
+    }
+
+    /// Copies of the owned arguments, for one more use: `(statements, names)`.
+    fn copies(&self, prefix: &str) -> (TokenStream, Vec<TokenStream>) {
+        let krate = &self.krate;
+        let mut stmts = TokenStream::new();
+        let mut names = Vec::new();
+        if let Some(receiver) = self.function.receiver {
+            match receiver {
+                Receiver::Borrowed => names.push(quote!(self)),
+                Receiver::Owned { span, .. } => {
+                    let alias = &self.self_alias;
+                    let copy = format_ident!("{}self", prefix, span = Span::mixed_site());
+                    stmts.extend(quote_spanned! {span=>
+                        let #copy = #krate::__private::CloneArg::clone_arg(&#alias);
+                    });
+                    names.push(copy.into_token_stream());
+                }
+            }
+        }
+        for (i, p) in self.function.params.iter().enumerate() {
+            let binding = &p.binding;
+            if p.by_ref || p.ignored {
+                names.push(binding.to_token_stream());
+                continue;
+            }
+            let copy = format_ident!("{}{}", prefix, i, span = Span::mixed_site());
+            stmts.extend(quote_spanned! {p.span=>
+                let #copy = #krate::__private::CloneArg::clone_arg(&#binding);
+            });
+            names.push(copy.into_token_stream());
+        }
+        (stmts, names)
+    }
+
+    fn retry(&self, args: &RetryArgs, inner: TokenStream, mv: Option<TokenStream>) -> TokenStream {
+        let krate = &self.krate;
+        let p = quote!(#krate::__private);
+        let max_attempts = args.max_attempts.clone().unwrap_or_else(|| quote!(3));
+        let dur = |d: &Option<crate::lit::DurationArg>, default: TokenStream| {
+            d.as_ref().map_or(default, |d| d.tokens(krate))
+        };
+        let backoff = match &args.backoff {
+            BackoffArg::Default => quote!(#p::Exponential::new(
+                #p::Duration::from_millis(100), 2.0, #p::Duration::from_secs(10))),
+            BackoffArg::None => quote!(#p::NoBackoff),
+            BackoffArg::Fixed(d) => {
+                let d = d.tokens(krate);
+                quote!(#p::Fixed::new(#d))
+            }
+            BackoffArg::Linear { initial, step, max } => {
+                let initial_default = quote!(#p::Duration::from_millis(100));
+                let step = step
+                    .as_ref()
+                    .or(initial.as_ref())
+                    .map_or_else(|| initial_default.clone(), |d| d.tokens(krate));
+                let initial = dur(initial, initial_default);
+                let max = dur(max, quote!(#p::Duration::from_secs(5)));
+                quote!(#p::Linear::new(#initial, #step, #max))
+            }
+            BackoffArg::Exponential {
+                initial,
+                factor,
+                max,
+            } => {
+                let initial = dur(initial, quote!(#p::Duration::from_millis(100)));
+                let factor = factor.clone().unwrap_or_else(|| quote!(2.0));
+                let max = dur(max, quote!(#p::Duration::from_secs(10)));
+                quote!(#p::Exponential::new(#initial, #factor, #max))
+            }
+            BackoffArg::Custom(expr) => expr.to_token_stream(),
+        };
+        let jitter = match args.jitter.unwrap_or(Jitter::Full) {
+            Jitter::None => quote!(#p::Jitter::None),
+            Jitter::Full => quote!(#p::Jitter::Full),
+            Jitter::Equal => quote!(#p::Jitter::Equal),
+            Jitter::Decorrelated => quote!(#p::Jitter::Decorrelated),
+        };
+        let max_elapsed = match &args.max_elapsed {
+            Some(d) => {
+                let d = d.tokens(krate);
+                quote!(#p::Some(#d))
+            }
+            None => quote!(#p::None),
+        };
+        let retry_if = args
+            .retry_if
+            .as_ref()
+            .map_or_else(|| quote!(#p::always), ToTokens::to_token_stream);
+        let on_retry = args
+            .on_retry
+            .as_ref()
+            .map_or_else(|| quote!(#p::no_hook), ToTokens::to_token_stream);
+        let rebind = self.attempt_copies();
+        let policy = Ident::new("__resilience_retry", Span::mixed_site());
+        let run = Ident::new("__resilience_run", Span::mixed_site());
+        let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
+        if self.function.is_async {
+            quote! {
+                async #mv {
+                    let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
+                    let mut #run = #policy.start();
+                    loop {
+                        #rebind
+                        let #outcome = #inner.await;
+                        match #run.after(#outcome, #retry_if, #on_retry) {
+                            #p::ControlFlow::Break(result) => break result,
+                            #p::ControlFlow::Continue(delay) => #p::sleep(delay).await,
+                        }
+                    }
+                }
+            }
+        } else {
+            quote! {
+                {
+                    let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
+                    let mut #run = #policy.start_blocking();
+                    loop {
+                        #rebind
+                        let #outcome = #inner;
+                        match #run.after(#outcome, #retry_if, #on_retry) {
+                            #p::ControlFlow::Break(result) => break result,
+                            #p::ControlFlow::Continue(delay) => #p::sleep_blocking(delay),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each attempt's own copy of every owned argument, under the argument's name.
+    fn attempt_copies(&self) -> TokenStream {
+        let krate = &self.krate;
+        let mut out = TokenStream::new();
+        if let Some(Receiver::Owned { span, .. }) = self.function.receiver {
+            let alias = &self.self_alias;
+            out.extend(quote_spanned! {span=>
+                let #alias = #krate::__private::CloneArg::clone_arg(&#alias);
+            });
+        }
+        for p in &self.function.params {
+            if p.by_ref || p.ignored {
+                continue;
+            }
+            let binding = &p.binding;
+            out.extend(quote_spanned! {p.span=>
+                let #binding = #krate::__private::CloneArg::clone_arg(&#binding);
+            });
+        }
+        out
+    }
+
+    fn fallback(&self, args: &FallbackArgs, inner: TokenStream, mv: Option<TokenStream>) -> TokenStream {
+        let krate = &self.krate;
+        let p = quote!(#krate::__private);
+        let error = Ident::new("__resilience_error", Span::mixed_site());
+        let (copies, value) = match &args.form {
+            FallbackForm::Path(path) => {
+                let (copies, names) = self.copies("__resilience_fallback_");
+                let call = quote_spanned!(path.span()=> #path(#(#names,)* #error));
+                let call = if self.function.is_async {
+                    quote!(#call.await)
+                } else {
+                    call
+                };
+                (copies, call)
+            }
+            FallbackForm::Default(span) => (
+                TokenStream::new(),
+                quote_spanned!(*span=> #p::Ok(#p::Default::default())),
+            ),
+            FallbackForm::Value(expr) => (
+                TokenStream::new(),
+                quote_spanned!(expr.span()=> #p::Ok(#expr)),
+            ),
+        };
+        let uses_error = matches!(args.form, FallbackForm::Path(_)) || args.fallback_if.is_some();
+        let pattern = if uses_error { quote!(#error) } else { quote!(_) };
+        let guard = args
+            .fallback_if
+            .as_ref()
+            .map(|f| quote_spanned!(f.span()=> if #f(&#error)));
+        let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
+        let primary = if self.function.is_async {
+            quote!(#inner.await)
+        } else {
+            inner
+        };
+        let decide = quote! {
+            #copies
+            match #primary {
+                #p::Err(#pattern) #guard => #value,
+                #outcome => #outcome,
+            }
+        };
+        if self.function.is_async {
+            quote!(async #mv { #decide })
+        } else {
+            quote!({ #decide })
+        }
+    }
+
+    fn timeout(&self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
+        let krate = &self.krate;
+        let name = self.name_or_default(&args.name);
+        let after = args
+            .after
+            .as_ref()
+            .map_or_else(|| quote!(#krate::__private::Duration::ZERO), |d| d.tokens(krate));
+        quote!(#krate::__private::timeout(#name, #after, #inner))
+    }
+
+    fn breaker(&mut self, index: usize, args: &BreakerArgs, inner: TokenStream, reused: bool) -> TokenStream {
+        let krate = self.krate.clone();
+        let p = quote!(#krate::__private);
+        let name = self.name_or_default(&args.name);
+        let mut builder = quote!(#p::CircuitBreaker::builder(#name));
+        if let Some(window) = &args.window {
+            let window = match window {
+                WindowArg::Count(n) => quote!(#p::Window::Count(#n)),
+                WindowArg::Time(d) => {
+                    let d = d.tokens(&krate);
+                    quote!(#p::Window::Time(#d))
+                }
+            };
+            builder.extend(quote!(.window(#window)));
+        }
+        for (method, value) in &args.settings {
+            let method = Ident::new(method, Span::call_site());
+            let value = value.tokens(&krate);
+            builder.extend(quote!(.#method(#value)));
+        }
+        let record_if = args
+            .record_if
+            .as_ref()
+            .map_or_else(|| quote!(#p::always), ToTokens::to_token_stream);
+        let id = self.static_ident(index, "BREAKER");
+        let inner = self.deferred(inner, reused);
+        match &args.key {
+            None => {
+                self.statics.push(quote! {
+                    static #id: #p::LazyLock<#p::CircuitBreaker> =
+                        #p::LazyLock::new(|| #builder.register_clamped());
+                });
+                if self.function.is_async {
+                    quote!(#id.call_with(#record_if, #inner))
+                } else {
+                    quote!(#id.call_blocking_with(#record_if, #inner))
+                }
+            }
+            Some(key) => {
+                let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
+                self.statics.push(quote! {
+                    static #id: #p::LazyLock<#p::KeyedCircuitBreaker> =
+                        #p::LazyLock::new(|| #p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys));
+                });
+                if self.function.is_async {
+                    quote!(#id.call_with(#key, #record_if, #inner))
+                } else {
+                    quote!(#id.call_blocking_with(#key, #record_if, #inner))
+                }
+            }
+        }
+    }
+
+    fn bulkhead(&mut self, index: usize, args: &BulkheadArgs, inner: TokenStream, reused: bool) -> TokenStream {
+        let krate = self.krate.clone();
+        let p = quote!(#krate::__private);
+        let name = self.name_or_default(&args.name);
+        let mut builder = quote!(#p::Bulkhead::builder(#name));
+        match &args.max_concurrent {
+            Some(ConcurrencyArg::Fixed(n)) => builder.extend(quote!(.max_concurrent(#n))),
+            Some(ConcurrencyArg::Adaptive { initial, min, max }) => {
+                let initial = initial.clone().unwrap_or_else(|| quote!(20));
+                let min = min.clone().unwrap_or_else(|| quote!(1));
+                let max = max.clone().unwrap_or_else(|| quote!(200));
+                builder.extend(quote!(.adaptive(#p::Adaptive::new(#initial, #min, #max))));
+            }
+            None => {}
+        }
+        if let Some(d) = &args.max_wait {
+            let d = d.tokens(&krate);
+            builder.extend(quote!(.max_wait(#d)));
+        }
+        if let Some(n) = &args.max_waiting {
+            builder.extend(quote!(.max_waiting(#n)));
+        }
+        let id = self.static_ident(index, "BULKHEAD");
+        self.statics.push(quote! {
+            static #id: #p::LazyLock<#p::Bulkhead> = #p::LazyLock::new(|| #builder.register_clamped());
+        });
+        let inner = self.deferred(inner, reused);
+        if self.function.is_async {
+            quote!(#id.call(#inner))
+        } else {
+            quote!(#id.call_blocking(#inner))
+        }
+    }
+
+    fn rate_limit(&mut self, index: usize, args: &RateLimitArgs, inner: TokenStream, reused: bool) -> TokenStream {
+        let krate = self.krate.clone();
+        let p = quote!(#krate::__private);
+        let name = self.name_or_default(&args.name);
+        let mut builder = quote!(#p::RateLimiter::builder(#name));
+        if let Some(rate) = &args.rate {
+            let rate = rate.tokens(&krate);
+            builder.extend(quote!(.rate(#rate)));
+        }
+        if let Some(n) = &args.burst {
+            builder.extend(quote!(.burst(#n)));
+        }
+        if let Some(d) = &args.max_wait {
+            let d = d.tokens(&krate);
+            builder.extend(quote!(.max_wait(#d)));
+        }
+        let id = self.static_ident(index, "RATE_LIMIT");
+        let inner = self.deferred(inner, reused);
+        let call = if self.function.is_async { quote!(call) } else { quote!(call_blocking) };
+        match &args.key {
+            None => {
+                self.statics.push(quote! {
+                    static #id: #p::LazyLock<#p::RateLimiter> = #p::LazyLock::new(|| #builder.register_clamped());
+                });
+                quote!(#id.#call(#inner))
+            }
+            Some(key) => {
+                let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
+                self.statics.push(quote! {
+                    static #id: #p::LazyLock<#p::KeyedRateLimiter> =
+                        #p::LazyLock::new(|| #p::KeyedRateLimiter::new_clamped(#builder, #max_keys));
+                });
+                quote!(#id.#call(#key, #inner))
+            }
+        }
+    }
+}
+
+/// Whether a layer runs what is below it more than once, or hands the arguments to a
+/// second function.
+fn reuses_arguments(layer: &Layer) -> bool {
+    match &layer.policy {
+        Policy::Retry(_) => true,
+        Policy::Fallback(f) => matches!(f.form, FallbackForm::Path(_)),
+        _ => false,
+    }
+}
+
+/// Whether the signature must bind an argument by a plain name (stripping `mut` or a
+/// pattern) so that it can be copied, the pattern being bound again in the body.
+fn needs_binding(param: &func::Param) -> bool {
+    if param.ignored {
+        return false;
+    }
+    param.is_pattern() || matches!(&param.pat, Pat::Ident(p) if p.mutability.is_some())
+}

@@ -1,0 +1,598 @@
+//! Each attribute's typed settings, read from its arguments.
+
+use proc_macro2::{Span, TokenStream};
+use syn::spanned::Spanned;
+use syn::{Expr, Path};
+
+use crate::args::{Args, Errors, expr_ident};
+use crate::kind::Kind;
+use crate::lit::{self, DurationArg, RateArg};
+
+/// One attribute of the stack, with its settings.
+pub(crate) struct Layer {
+    pub(crate) kind: Kind,
+    /// The attribute's name as written, for messages and spans.
+    pub(crate) span: Span,
+    pub(crate) policy: Policy,
+    /// `order = "intended"`: the writer meant this position in the stack.
+    pub(crate) order_intended: bool,
+}
+
+pub(crate) enum Policy {
+    Retry(RetryArgs),
+    Timeout(TimeoutArgs),
+    CircuitBreaker(BreakerArgs),
+    Fallback(FallbackArgs),
+    Bulkhead(BulkheadArgs),
+    RateLimit(RateLimitArgs),
+}
+
+pub(crate) struct RetryArgs {
+    pub(crate) max_attempts: Option<TokenStream>,
+    pub(crate) backoff: BackoffArg,
+    pub(crate) jitter: Option<Jitter>,
+    pub(crate) max_elapsed: Option<DurationArg>,
+    pub(crate) retry_if: Option<Path>,
+    pub(crate) on_retry: Option<Path>,
+}
+
+pub(crate) enum BackoffArg {
+    Default,
+    None,
+    Fixed(DurationArg),
+    Linear {
+        initial: Option<DurationArg>,
+        step: Option<DurationArg>,
+        max: Option<DurationArg>,
+    },
+    Exponential {
+        initial: Option<DurationArg>,
+        factor: Option<TokenStream>,
+        max: Option<DurationArg>,
+    },
+    Custom(Expr),
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Jitter {
+    None,
+    Full,
+    Equal,
+    Decorrelated,
+}
+
+pub(crate) struct TimeoutArgs {
+    pub(crate) after: Option<DurationArg>,
+    pub(crate) name: Option<TokenStream>,
+}
+
+pub(crate) struct BreakerArgs {
+    pub(crate) name: Option<TokenStream>,
+    /// Builder settings in order: `(method, argument)`.
+    pub(crate) settings: Vec<(&'static str, Value)>,
+    pub(crate) window: Option<WindowArg>,
+    pub(crate) record_if: Option<Path>,
+    pub(crate) key: Option<Expr>,
+    pub(crate) max_keys: Option<TokenStream>,
+}
+
+/// A builder argument: tokens as they are, or a duration still to be written out.
+pub(crate) enum Value {
+    Tokens(TokenStream),
+    Duration(DurationArg),
+}
+
+impl Value {
+    pub(crate) fn tokens(&self, krate: &TokenStream) -> TokenStream {
+        match self {
+            Value::Tokens(t) => t.clone(),
+            Value::Duration(d) => d.tokens(krate),
+        }
+    }
+}
+
+pub(crate) enum WindowArg {
+    Count(TokenStream),
+    Time(DurationArg),
+}
+
+pub(crate) struct FallbackArgs {
+    pub(crate) form: FallbackForm,
+    pub(crate) fallback_if: Option<Path>,
+}
+
+pub(crate) enum FallbackForm {
+    Path(Path),
+    Default(Span),
+    Value(Expr),
+}
+
+pub(crate) struct BulkheadArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) max_concurrent: Option<ConcurrencyArg>,
+    pub(crate) max_wait: Option<DurationArg>,
+    pub(crate) max_waiting: Option<TokenStream>,
+}
+
+pub(crate) enum ConcurrencyArg {
+    Fixed(TokenStream),
+    Adaptive {
+        initial: Option<TokenStream>,
+        min: Option<TokenStream>,
+        max: Option<TokenStream>,
+    },
+}
+
+pub(crate) struct RateLimitArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) rate: Option<RateArg>,
+    pub(crate) burst: Option<TokenStream>,
+    pub(crate) max_wait: Option<DurationArg>,
+    pub(crate) key: Option<Expr>,
+    pub(crate) max_keys: Option<TokenStream>,
+}
+
+/// Arguments every attribute takes besides its own.
+const COMMON: [&str; 2] = ["crate", "order"];
+
+/// Reads one attribute's arguments. Errors go into `errors`; the layer is returned
+/// even when some settings were bad, so that every mistake is reported at once.
+pub(crate) fn parse_layer(
+    kind: Kind,
+    span: Span,
+    mut args: Args,
+    krate: &mut Option<Path>,
+    errors: &mut Errors,
+) -> Layer {
+    let mut local = Errors::default();
+    if let Some((key, value)) = args.take("crate") {
+        match value {
+            Expr::Path(p) if p.qself.is_none() => {
+                krate.get_or_insert(p.path);
+            }
+            other => local.at(
+                other.span(),
+                format_args!("`{key}` takes a path to the runtime crate, e.g. `crate = ::my_reexport::resilience`"),
+            ),
+        }
+    }
+    let order_intended = match args.take("order") {
+        Some((_, Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s), ..
+        }))) if s.value() == "intended" => true,
+        Some((_, other)) => {
+            local.at(
+                other.span(),
+                "`order` takes only `\"intended\"`: it silences the warning about this attribute's place in the stack",
+            );
+            false
+        }
+        None => false,
+    };
+    let (policy, valid): (Policy, &[&str]) = match kind {
+        Kind::Retry => (
+            Policy::Retry(retry(&mut args, &mut local)),
+            &["max_attempts", "backoff", "jitter", "max_elapsed", "retry_if", "on_retry"],
+        ),
+        Kind::Timeout => (Policy::Timeout(timeout(&mut args, &mut local)), &["after", "name"]),
+        Kind::CircuitBreaker => (
+            Policy::CircuitBreaker(breaker(&mut args, &mut local)),
+            &[
+                "name",
+                "failure_rate",
+                "window",
+                "min_calls",
+                "consecutive_failures",
+                "slow_call",
+                "slow_call_rate",
+                "open_for",
+                "open_for_max",
+                "half_open_calls",
+                "record_if",
+                "key",
+                "max_keys",
+            ],
+        ),
+        Kind::Fallback => (
+            Policy::Fallback(fallback(&mut args, &mut local)),
+            &["value", "default", "fallback_if"],
+        ),
+        Kind::Bulkhead => (
+            Policy::Bulkhead(bulkhead(&mut args, &mut local)),
+            &["max_concurrent", "max_wait", "max_waiting", "name"],
+        ),
+        Kind::RateLimit => (
+            Policy::RateLimit(rate_limit(&mut args, &mut local)),
+            &["rate", "burst", "max_wait", "key", "max_keys", "name"],
+        ),
+    };
+    let valid: Vec<&str> = valid.iter().chain(COMMON.iter()).copied().collect();
+    local.extend(args.finish(&valid));
+    errors.extend(local);
+    Layer {
+        kind,
+        span,
+        policy,
+        order_intended,
+    }
+}
+
+fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
+    let max_attempts = args
+        .take("max_attempts")
+        .and_then(|(_, v)| lit::integer(&v, "max_attempts", 1, errors));
+    let backoff = match args.take("backoff") {
+        Some((_, v)) => backoff(&v, errors),
+        None => BackoffArg::Default,
+    };
+    let jitter = args.take("jitter").and_then(|(_, v)| {
+        let found = expr_ident(&v).and_then(|i| match i.to_string().as_str() {
+            "none" => Some(Jitter::None),
+            "full" => Some(Jitter::Full),
+            "equal" => Some(Jitter::Equal),
+            "decorrelated" => Some(Jitter::Decorrelated),
+            _ => None,
+        });
+        if found.is_none() {
+            errors.at(
+                v.span(),
+                "`jitter` is one of `none`, `full` (uniform in [0, d]), `equal` (d/2 + uniform in [0, d/2]) or `decorrelated`",
+            );
+        }
+        found
+    });
+    let max_elapsed = args
+        .take("max_elapsed")
+        .and_then(|(_, v)| lit::duration(&v, errors));
+    let retry_if = args
+        .take("retry_if")
+        .and_then(|(_, v)| lit::fn_path(&v, "retry_if", errors));
+    let on_retry = args
+        .take("on_retry")
+        .and_then(|(_, v)| lit::fn_path(&v, "on_retry", errors));
+    RetryArgs {
+        max_attempts,
+        backoff,
+        jitter,
+        max_elapsed,
+        retry_if,
+        on_retry,
+    }
+}
+
+const BACKOFF_HELP: &str = "`backoff` is `none`, `fixed(\"1s\")`, \
+`linear(initial = \"100ms\", step = \"100ms\", max = \"5s\")`, \
+`exponential(initial = \"100ms\", factor = 2.0, max = \"10s\")`, \
+or an expression of a type implementing `resilience_runtime::Backoff`";
+
+fn backoff(value: &Expr, errors: &mut Errors) -> BackoffArg {
+    if let Some(ident) = expr_ident(value) {
+        if ident == "none" {
+            return BackoffArg::None;
+        }
+        if ["fixed", "linear", "exponential"].iter().any(|f| ident == f) {
+            errors.at(ident.span(), format_args!("`{ident}` needs its settings; {BACKOFF_HELP}"));
+            return BackoffArg::Default;
+        }
+    }
+    let Expr::Call(call) = value else {
+        return BackoffArg::Custom(value.clone());
+    };
+    let Some(form) = expr_ident(&call.func).map(ToString::to_string) else {
+        return BackoffArg::Custom(value.clone());
+    };
+    let mut inner = Args::from_call(format!("`{form}(...)`"), call);
+    let arg = match form.as_str() {
+        "fixed" => {
+            let delay = inner
+                .take_positional()
+                .or_else(|| inner.take("delay").map(|(_, v)| v));
+            match delay.and_then(|d| lit::duration(&d, errors)) {
+                Some(d) => BackoffArg::Fixed(d),
+                None => {
+                    if inner.is_empty() {
+                        errors.at(call.span(), "`fixed` needs a delay, e.g. `fixed(\"1s\")`");
+                    }
+                    BackoffArg::Default
+                }
+            }
+        }
+        "linear" => BackoffArg::Linear {
+            initial: take_duration(&mut inner, "initial", errors),
+            step: take_duration(&mut inner, "step", errors),
+            max: take_duration(&mut inner, "max", errors),
+        },
+        "exponential" => BackoffArg::Exponential {
+            initial: take_duration(&mut inner, "initial", errors),
+            factor: inner
+                .take("factor")
+                .and_then(|(_, v)| lit::float(&v, "factor", (1.0, false, f64::INFINITY), errors)),
+            max: take_duration(&mut inner, "max", errors),
+        },
+        _ => return BackoffArg::Custom(value.clone()),
+    };
+    let valid: &[&str] = match form.as_str() {
+        "fixed" => &["delay"],
+        "linear" => &["initial", "step", "max"],
+        _ => &["initial", "factor", "max"],
+    };
+    errors.extend(inner.finish(valid));
+    arg
+}
+
+fn take_duration(args: &mut Args, key: &str, errors: &mut Errors) -> Option<DurationArg> {
+    args.take(key).and_then(|(_, v)| lit::duration(&v, errors))
+}
+
+fn take_name(args: &mut Args, errors: &mut Errors) -> Option<TokenStream> {
+    args.take("name")
+        .and_then(|(_, v)| lit::string(&v, "name", errors))
+}
+
+fn timeout(args: &mut Args, errors: &mut Errors) -> TimeoutArgs {
+    let after = match args.take("after") {
+        Some((_, v)) => lit::duration(&v, errors),
+        None => match args.take_positional() {
+            Some(v) => lit::duration(&v, errors),
+            None => {
+                errors.at(
+                    args.span(),
+                    "`#[timeout]` needs a time limit: `#[timeout(\"2s\")]` or `#[timeout(after = \"2s\")]`",
+                );
+                None
+            }
+        },
+    };
+    TimeoutArgs {
+        after,
+        name: take_name(args, errors),
+    }
+}
+
+fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
+    let name = take_name(args, errors);
+    let mut settings = Vec::new();
+    let rate = (0.0, true, 1.0);
+    if let Some(v) = args
+        .take("failure_rate")
+        .and_then(|(_, v)| lit::float(&v, "failure_rate", rate, errors))
+    {
+        settings.push(("failure_rate", Value::Tokens(v)));
+    }
+    let window = args.take("window").and_then(|(_, v)| window(&v, errors));
+    for (key, min) in [("min_calls", 1), ("consecutive_failures", 1), ("half_open_calls", 1)] {
+        if let Some(v) = args.take(key).and_then(|(_, v)| lit::integer(&v, key, min, errors)) {
+            settings.push((key, Value::Tokens(v)));
+        }
+    }
+    let slow_call = take_duration(args, "slow_call", errors);
+    let slow_rate = args.take("slow_call_rate");
+    if let (Some((key, _)), None) = (&slow_rate, &slow_call) {
+        errors.at(
+            key.span(),
+            "`slow_call_rate` needs `slow_call = \"...\"`, the duration above which a call is slow",
+        );
+    }
+    if let Some(d) = slow_call {
+        settings.push(("slow_call", Value::Duration(d)));
+    }
+    if let Some(v) = slow_rate.and_then(|(_, v)| lit::float(&v, "slow_call_rate", rate, errors)) {
+        settings.push(("slow_call_rate", Value::Tokens(v)));
+    }
+    let open_for = take_duration(args, "open_for", errors);
+    let open_for_max = args.take("open_for_max");
+    if let Some((key, value)) = &open_for_max {
+        if let Some(max) = lit::duration(value, errors) {
+            let min = open_for.as_ref().map_or(Some(60_000_000_000), |d| d.literal_nanos());
+            if let (Some(min), Some(max_nanos)) = (min, max.literal_nanos()) {
+                if max_nanos < min {
+                    errors.at(
+                        value.span(),
+                        format_args!(
+                            "`{key}` must be at least `open_for` ({}): it caps the doubled open time",
+                            if open_for.is_some() { "as given" } else { "60s by default" }
+                        ),
+                    );
+                }
+            }
+            settings.push(("open_for_max", Value::Duration(max)));
+        }
+    }
+    if let Some(d) = open_for {
+        settings.push(("open_for", Value::Duration(d)));
+    }
+    let record_if = args
+        .take("record_if")
+        .and_then(|(_, v)| lit::fn_path(&v, "record_if", errors));
+    let (key, max_keys) = key_and_max_keys(args, errors);
+    BreakerArgs {
+        name,
+        settings,
+        window,
+        record_if,
+        key,
+        max_keys,
+    }
+}
+
+fn window(value: &Expr, errors: &mut Errors) -> Option<WindowArg> {
+    const HELP: &str = "`window` is `count(N)` (the last N calls) or `time(\"60s\")` (the calls of the last period)";
+    let Expr::Call(call) = value else {
+        errors.at(value.span(), HELP);
+        return None;
+    };
+    let form = expr_ident(&call.func).map(ToString::to_string);
+    let mut inner = Args::from_call(format!("`{}(...)`", form.as_deref().unwrap_or("window")), call);
+    let result = match form.as_deref() {
+        Some("count") => match inner.take_positional() {
+            Some(n) => lit::integer(&n, "window = count(N)", 1, errors).map(WindowArg::Count),
+            None => {
+                errors.at(call.span(), "`count` needs the number of calls, e.g. `count(100)`");
+                None
+            }
+        },
+        Some("time") => match inner.take_positional() {
+            Some(d) => lit::duration(&d, errors).map(|d| {
+                if d.literal_nanos() == Some(0) {
+                    errors.at(d_span(&d, call.span()), "`window = time(...)` must be longer than 0s");
+                }
+                WindowArg::Time(d)
+            }),
+            None => {
+                errors.at(call.span(), "`time` needs the period, e.g. `time(\"60s\")`");
+                None
+            }
+        },
+        _ => {
+            errors.at(call.func.span(), HELP);
+            return None;
+        }
+    };
+    errors.extend(inner.finish(&[]));
+    result
+}
+
+fn d_span(d: &DurationArg, fallback: Span) -> Span {
+    match d {
+        DurationArg::Literal { span, .. } => *span,
+        DurationArg::Expr(e) => e.span().join(fallback).unwrap_or(fallback),
+    }
+}
+
+fn key_and_max_keys(args: &mut Args, errors: &mut Errors) -> (Option<Expr>, Option<TokenStream>) {
+    let key = args.take("key").map(|(_, v)| v);
+    let max_keys = args.take("max_keys").and_then(|(k, v)| {
+        if key.is_none() {
+            errors.at(
+                k.span(),
+                "`max_keys` bounds keyed instances: it needs `key = <expression over the arguments>`",
+            );
+        }
+        lit::integer(&v, "max_keys", 1, errors)
+    });
+    (key, max_keys)
+}
+
+fn fallback(args: &mut Args, errors: &mut Errors) -> FallbackArgs {
+    const HELP: &str = "write `#[fallback(path::to::function)]`, `#[fallback(default)]` or `#[fallback(value = expr)]`";
+    let default = args.take_flag("default");
+    let value = args.take("value").map(|(_, v)| v);
+    let path = args.take_positional();
+    let form = match (default, value, path) {
+        (Some(d), None, None) => Some(FallbackForm::Default(d.span())),
+        (None, Some(v), None) => Some(FallbackForm::Value(v)),
+        (None, None, Some(p)) => lit::fn_path(&p, "fallback", errors).map(FallbackForm::Path),
+        (None, None, None) => {
+            errors.at(args.span(), format_args!("`#[fallback]` needs to know what to return; {HELP}"));
+            None
+        }
+        (d, v, p) => {
+            let span = p
+                .map(|p| p.span())
+                .or(v.map(|v| v.span()))
+                .or(d.map(|d| d.span()))
+                .unwrap_or(args.span());
+            errors.at(span, format_args!("`#[fallback]` takes one form only; {HELP}"));
+            None
+        }
+    };
+    let fallback_if = args
+        .take("fallback_if")
+        .and_then(|(_, v)| lit::fn_path(&v, "fallback_if", errors));
+    FallbackArgs {
+        form: form.unwrap_or(FallbackForm::Default(args.span())),
+        fallback_if,
+    }
+}
+
+fn bulkhead(args: &mut Args, errors: &mut Errors) -> BulkheadArgs {
+    let max_concurrent = match args.take("max_concurrent") {
+        Some((_, v)) => concurrency(&v, errors),
+        None => {
+            errors.at(
+                args.span(),
+                "`#[bulkhead]` needs `max_concurrent = N` (or `max_concurrent = adaptive(initial = 20, min = 1, max = 200)`): it has no default",
+            );
+            None
+        }
+    };
+    BulkheadArgs {
+        name: take_name(args, errors),
+        max_concurrent,
+        max_wait: take_duration(args, "max_wait", errors),
+        max_waiting: args
+            .take("max_waiting")
+            .and_then(|(_, v)| lit::integer(&v, "max_waiting", 0, errors)),
+    }
+}
+
+fn concurrency(value: &Expr, errors: &mut Errors) -> Option<ConcurrencyArg> {
+    let Expr::Call(call) = value else {
+        return lit::integer(value, "max_concurrent", 1, errors).map(ConcurrencyArg::Fixed);
+    };
+    if expr_ident(&call.func).is_none_or(|i| i != "adaptive") {
+        return lit::integer(value, "max_concurrent", 1, errors).map(ConcurrencyArg::Fixed);
+    }
+    let mut inner = Args::from_call("`adaptive(...)`".to_string(), call);
+    let mut read = |key: &str, errors: &mut Errors| {
+        inner
+            .take(key)
+            .map(|(_, v)| (lit::integer(&v, key, 1, errors), v))
+    };
+    let initial = read("initial", errors);
+    let min = read("min", errors);
+    let max = read("max", errors);
+    let lit_of = |v: &Option<(Option<TokenStream>, Expr)>| -> Option<u64> {
+        match v.as_ref().map(|(_, e)| e) {
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i), ..
+            })) => i.base10_parse().ok(),
+            _ => None,
+        }
+    };
+    let (lo, init, hi) = (lit_of(&min).unwrap_or(1), lit_of(&initial), lit_of(&max));
+    if let (Some(hi), Some((_, e))) = (hi, &max) {
+        if hi < lo {
+            errors.at(e.span(), format_args!("`max` ({hi}) must be at least `min` ({lo})"));
+        }
+    }
+    if let (Some(init), Some((_, e))) = (init, &initial) {
+        if init < lo || hi.is_some_and(|hi| init > hi) {
+            errors.at(e.span(), "`initial` must lie between `min` and `max`");
+        }
+    }
+    errors.extend(inner.finish(&["initial", "min", "max"]));
+    Some(ConcurrencyArg::Adaptive {
+        initial: initial.and_then(|(t, _)| t),
+        min: min.and_then(|(t, _)| t),
+        max: max.and_then(|(t, _)| t),
+    })
+}
+
+fn rate_limit(args: &mut Args, errors: &mut Errors) -> RateLimitArgs {
+    let rate = match args.take("rate") {
+        Some((_, v)) => lit::rate(&v, errors),
+        None => match args.take_positional() {
+            Some(v) => lit::rate(&v, errors),
+            None => {
+                errors.at(
+                    args.span(),
+                    "`#[rate_limit]` needs `rate = \"N/unit\"`, e.g. `rate = \"100/s\"`: it has no default",
+                );
+                None
+            }
+        },
+    };
+    let burst = args
+        .take("burst")
+        .and_then(|(_, v)| lit::integer(&v, "burst", 1, errors));
+    let (key, max_keys) = key_and_max_keys(args, errors);
+    RateLimitArgs {
+        name: take_name(args, errors),
+        rate,
+        burst,
+        max_wait: take_duration(args, "max_wait", errors),
+        key,
+        max_keys,
+    }
+}

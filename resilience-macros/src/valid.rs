@@ -1,0 +1,93 @@
+//! Checks across the whole stack: what each attribute needs of the function, and
+//! orders that almost always mean a mistake (reported as warnings).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote_spanned};
+
+use crate::args::Errors;
+use crate::func::Function;
+use crate::kind::Kind;
+use crate::policy::Layer;
+
+/// Errors: what the function cannot support.
+pub(crate) fn check(layers: &[Layer], function: &Function, errors: &mut Errors) {
+    if !function.is_async {
+        for layer in layers {
+            if layer.kind == Kind::Timeout {
+                errors.at(
+                    layer.span,
+                    "`#[timeout]` needs an `async fn`: a plain function cannot be interrupted\n  help: make the function `async`, or bound the blocking work inside it",
+                );
+            }
+        }
+    }
+}
+
+/// One risky order: `upper` written above `lower`.
+struct Risk {
+    upper: Kind,
+    lower: Kind,
+    /// Which of the two the warning points at.
+    blame_upper: bool,
+    message: &'static str,
+}
+
+const RISKS: [Risk; 4] = [
+    Risk {
+        upper: Kind::Retry,
+        lower: Kind::Fallback,
+        blame_upper: false,
+        message: "#[fallback] below #[retry]: the fallback turns every error into a success, so the retry never sees an error and never retries. Write #[fallback] above #[retry] (the first attribute is the outermost), or add `order = \"intended\"` to either attribute if this is what you mean.",
+    },
+    Risk {
+        upper: Kind::CircuitBreaker,
+        lower: Kind::Fallback,
+        blame_upper: false,
+        message: "#[fallback] below #[circuit_breaker]: the fallback turns every error into a success, so the breaker never sees a failure and never opens. Write #[fallback] above #[circuit_breaker], or add `order = \"intended\"` to either attribute if this is what you mean.",
+    },
+    Risk {
+        upper: Kind::Bulkhead,
+        lower: Kind::Retry,
+        blame_upper: true,
+        message: "#[bulkhead] above #[retry]: a slot is held through every backoff sleep, so sleeping retries keep other calls out. Write #[bulkhead] below #[retry] (innermost, around the body), or add `order = \"intended\"` to either attribute if this is what you mean.",
+    },
+    Risk {
+        upper: Kind::RateLimit,
+        lower: Kind::Retry,
+        blame_upper: true,
+        message: "#[rate_limit] above #[retry]: only the first attempt is counted, so retries bypass the limit. Write #[rate_limit] below #[retry] so that every attempt is paced, or add `order = \"intended\"` to either attribute if this is what you mean.",
+    },
+];
+
+/// Warnings (on stable Rust, through a deprecated item) for risky orders.
+pub(crate) fn order_warnings(layers: &[Layer]) -> TokenStream {
+    let mut out = TokenStream::new();
+    for (i, upper) in layers.iter().enumerate() {
+        for lower in &layers[i + 1..] {
+            for risk in &RISKS {
+                if risk.upper != upper.kind || risk.lower != lower.kind {
+                    continue;
+                }
+                if upper.order_intended || lower.order_intended {
+                    continue;
+                }
+                let span = if risk.blame_upper { upper.span } else { lower.span };
+                out.extend(warning(span, risk.message));
+            }
+        }
+    }
+    out
+}
+
+fn warning(span: Span, message: &str) -> TokenStream {
+    let name = format_ident!("risky_attribute_order", span = span);
+    quote_spanned! {span=>
+        #[allow(non_upper_case_globals)]
+        const _: () = {
+            #[deprecated(note = #message)]
+            struct #name;
+            #[allow(clippy::no_effect_underscore_binding)]
+            let _ = #name;
+        };
+    }
+}
