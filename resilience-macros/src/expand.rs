@@ -441,7 +441,19 @@ impl<'a> Generator<'a> {
         let (copies, value) = match &args.form {
             FallbackForm::Path(path) => {
                 let (copies, names) = self.copies("__resilience_fallback_");
-                let call = quote_spanned!(path.span()=> #path(#(#names,)* #error));
+                // The expected signature, spelt out, so that a mismatch is reported as
+                // "expected signature `fn(&Self, String, E) -> _`" at the path.
+                let f = self.function;
+                let output = &f.output;
+                let types = f
+                    .receiver
+                    .map(|_| f.receiver_ty.clone())
+                    .into_iter()
+                    .chain(f.params.iter().map(|p| p.ty.clone()));
+                let call = quote_spanned! {path.span()=>
+                    <_ as #p::FallbackFn<(#(#types,)* <#output as #p::IsResult>::Err,)>>::call(
+                        #path, (#(#names,)* #error,))
+                };
                 let call = if self.function.is_async {
                     quote!(#call.await)
                 } else {

@@ -32,6 +32,8 @@ pub(crate) struct Param {
     pub(crate) by_ref: bool,
     /// `_`: never used, never copied.
     pub(crate) ignored: bool,
+    /// The declared type, `_` where it cannot be named (`impl Trait`).
+    pub(crate) ty: TokenStream,
     pub(crate) span: Span,
 }
 
@@ -57,6 +59,8 @@ pub(crate) struct Function {
     /// compiler must check.
     pub(crate) output_is_result: bool,
     pub(crate) receiver: Option<Receiver>,
+    /// The receiver's type: `&Self`, `Self`, `Arc<Self>`.
+    pub(crate) receiver_ty: TokenStream,
     pub(crate) params: Vec<Param>,
 }
 
@@ -142,10 +146,17 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
     }
 
     let mut receiver = None;
+    let mut receiver_ty = TokenStream::new();
     let mut params = Vec::new();
     for (index, input) in sig.inputs.iter().enumerate() {
         match input {
             FnArg::Receiver(r) => {
+                receiver_ty = match &r.kind {
+                    ReceiverKind::Reference(_, _, Some(_)) => quote::quote!(&mut Self),
+                    ReceiverKind::Reference(..) => quote::quote!(&Self),
+                    ReceiverKind::Typed(_, ty) => quote::ToTokens::to_token_stream(ty),
+                    _ => quote::quote!(Self),
+                };
                 let borrowed = match &r.kind {
                     ReceiverKind::Reference(..) => true,
                     ReceiverKind::Typed(_, ty) => matches!(**ty, Type::Reference(_)),
@@ -167,11 +178,17 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
                     Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
                     _ => format_ident!("__resilience_arg{}", index),
                 };
+                let ty = if mentions_impl_trait(&quote::ToTokens::to_token_stream(&pt.ty)) {
+                    quote::quote!(_)
+                } else {
+                    quote::ToTokens::to_token_stream(&pt.ty)
+                };
                 params.push(Param {
                     pat: (*pt.pat).clone(),
                     binding,
                     by_ref,
                     ignored,
+                    ty,
                     span: pt.span(),
                 });
             }
@@ -188,7 +205,17 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
         output,
         output_is_result,
         receiver,
+        receiver_ty,
         params,
+    })
+}
+
+/// Whether a type mentions `impl Trait`, which cannot be named elsewhere.
+fn mentions_impl_trait(tokens: &TokenStream) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == "impl",
+        TokenTree::Group(g) => mentions_impl_trait(&g.stream()),
+        _ => false,
     })
 }
 

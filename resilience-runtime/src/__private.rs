@@ -94,3 +94,46 @@ where
         .call(future)
         .await
 }
+
+/// The function a `#[fallback(path)]` calls, with the function's arguments and then the
+/// error, as one tuple; implemented for every function of up to twelve parameters.
+#[diagnostic::on_unimplemented(
+    message = "this fallback cannot be called with the function's arguments and then its error",
+    label = "expected a function taking `{Args}`",
+    note = "a fallback takes the same arguments as the function (methods: the receiver first), then the error, and returns the same `Result<T, E>`; it is `async` when the function is"
+)]
+pub trait FallbackFn<Args> {
+    /// What the fallback returns: the `Result`, or a future of it.
+    type Output;
+    /// Calls the fallback.
+    fn call(self, args: Args) -> Self::Output;
+}
+
+macro_rules! fallback_fn {
+    ($($arg:ident)*) => {
+        impl<Func, Out, $($arg,)*> FallbackFn<($($arg,)*)> for Func
+        where
+            Func: FnOnce($($arg),*) -> Out,
+        {
+            type Output = Out;
+            #[inline(always)]
+            #[allow(non_snake_case)]
+            fn call(self, ($($arg,)*): ($($arg,)*)) -> Out {
+                self($($arg),*)
+            }
+        }
+    };
+}
+
+fallback_fn!(A1);
+fallback_fn!(A1 A2);
+fallback_fn!(A1 A2 A3);
+fallback_fn!(A1 A2 A3 A4);
+fallback_fn!(A1 A2 A3 A4 A5);
+fallback_fn!(A1 A2 A3 A4 A5 A6);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);

@@ -1,13 +1,156 @@
-//! Fault-tolerance policies for async Rust, as attributes checked by the compiler.
+//! Fault tolerance for Rust services: retries, circuit breakers, fallbacks, timeouts,
+//! bulkheads and rate limits, written as attributes on the functions that call other
+//! systems, with the compiler checking their configuration.
 //!
-//! (Crate documentation is completed in `docs` below.)
-#![cfg_attr(docsrs, feature(doc_cfg))]
+//! ```
+//! use resilience_runtime::{retry, timeout, Rejection};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum ApiError {
+//!     #[error("backend answered {0}")]
+//!     Status(u16),
+//!     #[error(transparent)]
+//!     Rejected(#[from] Rejection),
+//! }
+//!
+//! #[retry(max_attempts = 3, backoff = exponential(initial = "100ms", factor = 2.0, max = "2s"))]
+//! #[timeout("500ms")]
+//! async fn fetch_price(sku: &str) -> Result<u32, ApiError> {
+//!     if sku.is_empty() { Err(ApiError::Status(404)) } else { Ok(42) }
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() { assert_eq!(fetch_price("a").await.unwrap(), 42); }
+//! ```
+//!
+//! The attributes are thin: each rewrites the function's body into calls to a policy of
+//! this crate, and every policy works by hand too ([`Retry`], [`Timeout`], and the
+//! modules below), like Resilience4j's core or tower's layers.
+//!
+//! # What can be annotated
+//!
+//! Every attribute works on `async fn` and plain `fn` (except `#[timeout]`: async only):
+//! free functions, methods with any receiver (`self`, `&self`, `&mut self`,
+//! `self: Arc<Self>`), trait impl methods (native `async fn` in traits, and methods of
+//! `#[async_trait]` impls), generic functions, `impl Trait` arguments, any lifetimes and
+//! visibility. The signature callers see is never changed; `return` and `?` in the body
+//! mean what they meant.
+//!
+//! The function must return `Result<T, E>` (an alias such as `io::Result<T>` counts).
+//! Where a policy runs the body more than once (`#[retry]`) or hands the arguments to a
+//! second function (`#[fallback(path)]`), owned arguments are cloned for each use, so
+//! they must be `Clone`; references, `&mut` included, need nothing.
+//!
+//! # Rejections
+//!
+//! A policy that refuses to run the body returns `Err(E::from(rejection))` with a
+//! [`Rejection`]: `circuit_breaker`, `timeout`, `bulkhead` and `rate_limit` need
+//! `E: From<Rejection>` (the compiler says so, and how to add it, when it is missing);
+//! `retry` and `fallback` need nothing of `E`. A rejection's `Display` is a diagnosis:
+//! which policy refused, why, and when to try again.
+//!
+//! # Time
+//!
+//! Every policy reads time from `tokio::time`, so `tokio::time::pause()` drives delays,
+//! open periods, windows and waits in tests. A wait of `d` that starts at `t` is over at
+//! `t + d` exactly. Plain functions sleep with `std::thread::sleep`.
+//!
+//! # Arguments
+//!
+//! Durations are string literals checked at compile time (`"250ms"`, `"1.5s"`, `"2m"`,
+//! `"1h"`; units `ns us ms s m h`) or a parenthesised expression of type
+//! [`Duration`](std::time::Duration): `(Duration::from_secs(n))`. Rates are `"100/s"`,
+//! `"5/min"`, `"1000/h"`. Numeric literals are range-checked at compile time; a number
+//! given as an expression is checked when the policy is first used and clamped into its
+//! valid range (`max_attempts = (0)` runs once). An unknown argument is an error that
+//! lists the valid ones and suggests the nearest. `crate = path::to::runtime` names this
+//! crate where it is renamed or re-exported.
+//!
+//! ## `#[retry]`
+//!
+//! | argument | meaning | default |
+//! |---|---|---|
+//! | `max_attempts = N` | attempts in all, the first included (N >= 1) | `3` |
+//! | `backoff = ...` | `none`, `fixed("1s")`, `linear(initial = "100ms", step = "100ms", max = "5s")`, `exponential(initial = "100ms", factor = 2.0, max = "10s")`, or an expression of a type implementing [`Backoff`] | `exponential(initial = "100ms", factor = 2.0, max = "10s")` |
+//! | `jitter = ...` | `none`, `full` (uniform in [0, d]), `equal` (d/2 + uniform in [0, d/2]), `decorrelated` (see [`Jitter`]) | `full` |
+//! | `max_elapsed = "30s"` | no attempt starts later than this after the first began, and no sleep is begun that would end past it | none |
+//! | `retry_if = path` | `fn(&E) -> bool`: only errors for which it is true are retried | every error |
+//! | `on_retry = path` | `fn(&E, attempt: u32, delay: Duration)`, called before each sleep (`attempt` = the attempt that just failed, from 1) | none |
+//!
+//! In `linear(...)` and `exponential(...)` each setting may be left out: `step` then
+//! equals `initial`, and the others take the values shown. When every attempt fails,
+//! the last error is returned as it is. A custom `backoff` expression is evaluated on
+//! each call (keep it cheap, like a constructor).
+//!
+//! ## `#[timeout]`
+//!
+//! `#[timeout("2s")]` or `#[timeout(after = "2s", name = "...")]`, async functions only:
+//! when the time passes first, the body's future is dropped and the call returns
+//! [`Rejection::Timeout`].
+//!
+//! ## `#[fallback]`
+//!
+//! | form | on an error it returns |
+//! |---|---|
+//! | `#[fallback(path)]` | `path(args..., err)`: the same arguments (methods: the receiver first, as `Self::path` is called), then the error; awaited when the function is async |
+//! | `#[fallback(default)]` | `Ok(Default::default())` |
+//! | `#[fallback(value = expr)]` | `Ok(expr)` |
+//! | any form, plus `fallback_if = path` | only errors for which `fn(&E) -> bool` is true fall back; the others are returned as they are |
+//!
+//! ```
+//! use resilience_runtime::fallback;
+//!
+//! struct Prices;
+//! impl Prices {
+//!     #[fallback(Self::cached)]
+//!     async fn live(&self, sku: String) -> Result<u32, String> {
+//!         Err(format!("{sku}: backend down"))
+//!     }
+//!     async fn cached(&self, sku: String, error: String) -> Result<u32, String> {
+//!         assert_eq!(error, format!("{sku}: backend down"));
+//!         Ok(40)
+//!     }
+//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() { assert_eq!(Prices.live("a".into()).await, Ok(40)); }
+//! ```
+//!
+//! ## `#[circuit_breaker]`, `#[bulkhead]`, `#[rate_limit]`
+//!
+//! See the [`circuit_breaker`], [`bulkhead`] and [`rate_limit`] modules for their
+//! arguments, states and defaults.
+//!
+//! # Stacking
+//!
+//! Attributes stack, and the one written first is the outermost:
+//!
+//! ```text
+//! #[fallback(Self::cached_prices)]    // last resort, sees only the final outcome
+//! #[retry(max_attempts = 3)]          // each attempt goes through everything below
+//! #[circuit_breaker(name = "prices")] // counts every attempt
+//! #[rate_limit(rate = "50/s")]        // every attempt is paced
+//! #[timeout("2s")]                    // per attempt
+//! #[bulkhead(max_concurrent = 8)]     // innermost: a slot only while the body runs
+//! async fn prices(&self, sku: &str) -> Result<Prices, ApiError> { ... }
+//! ```
+//!
+//! This is Resilience4j's default aspect order, with fallback around all. Any order
+//! compiles and means what it says. The first attribute expands the whole stack at once,
+//! so write each attribute under its own name (`retry`, or a path ending in `retry`
+//! through `resilience_runtime`): an import renamed with `as` is not recognised as part
+//! of the stack and would expand on its own, inside it.
+//!
+//! Orders that almost always mean a mistake are reported as warnings on stable Rust
+//! (through a deprecation note): a `#[fallback]` below a `#[retry]` or a
+//! `#[circuit_breaker]` (they never see an error), a `#[bulkhead]` above a `#[retry]`
+//! (a slot is held through every backoff sleep), a `#[rate_limit]` above a `#[retry]`
+//! (retries bypass the limit). Add `order = "intended"` to either attribute to silence
+//! the warning where the order is meant.
 
 pub mod backoff;
-mod bulkhead;
-mod circuit_breaker;
+pub mod bulkhead;
+pub mod circuit_breaker;
 mod config;
-mod rate_limit;
+pub mod rate_limit;
 pub mod registry;
 mod rejection;
 pub mod retry;

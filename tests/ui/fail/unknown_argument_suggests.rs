@@ -1,0 +1,18 @@
+use resilience_runtime::{retry, timeout};
+
+#[derive(Debug)]
+struct E;
+
+// A typo: the nearest valid argument is suggested, and all of them are listed.
+#[retry(max_attemps = 3)]
+async fn typo() -> Result<(), E> {
+    Ok(())
+}
+
+// Nothing close: only the list.
+#[timeout(after = "1s", deadline = "2s")]
+async fn unrelated() -> Result<(), E> {
+    Ok(())
+}
+
+fn main() {}
