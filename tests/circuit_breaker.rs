@@ -41,9 +41,17 @@ async fn failure_rate_over_a_count_window_opens_it_for_open_for() {
         let _ = rate(fail).await;
     }
     let breaker = registry::circuit_breaker("cb-rate").unwrap();
-    assert_eq!(breaker.state(), CircuitState::Closed, "min_calls is capped at 4");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Closed,
+        "min_calls is capped at 4"
+    );
     let _ = rate(true).await;
-    assert_eq!(breaker.state(), CircuitState::Open, "2 of 4 failed: 50% >= 50%");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "2 of 4 failed: 50% >= 50%"
+    );
     let err = rate(false).await.unwrap_err();
     assert_eq!(open_for(&err), Duration::from_secs(30));
     assert_eq!(
@@ -51,10 +59,20 @@ async fn failure_rate_over_a_count_window_opens_it_for_open_for() {
         "circuit breaker 'cb-rate' is open: 2 of the last 4 calls failed (50% >= 50%); next trial in 30s"
     );
     advance(Duration::from_secs(30)).await;
-    assert_eq!(rate(false).await, Ok(()), "a trial is let through at t + open_for");
+    assert_eq!(
+        rate(false).await,
+        Ok(()),
+        "a trial is let through at t + open_for"
+    );
 }
 
-#[circuit_breaker(name = "cb-streak", consecutive_failures = 3, open_for = "1s", open_for_max = "4s", half_open_calls = 1)]
+#[circuit_breaker(
+    name = "cb-streak",
+    consecutive_failures = 3,
+    open_for = "1s",
+    open_for_max = "4s",
+    half_open_calls = 1
+)]
 async fn streak(fail: bool) -> Result<(), ApiError> {
     if fail { Err(ApiError::Server) } else { Ok(()) }
 }
@@ -68,14 +86,28 @@ async fn consecutive_failures_open_and_open_for_max_doubles_the_open_time() {
     assert_eq!(open_for(&err), Duration::from_secs(1));
     assert!(err.to_string().contains("3 failures in a row"), "{err}");
     advance(Duration::from_secs(1)).await;
-    assert_eq!(streak(true).await, Err(ApiError::Server), "the one trial fails");
-    assert_eq!(open_for(&streak(false).await.unwrap_err()), Duration::from_secs(2));
+    assert_eq!(
+        streak(true).await,
+        Err(ApiError::Server),
+        "the one trial fails"
+    );
+    assert_eq!(
+        open_for(&streak(false).await.unwrap_err()),
+        Duration::from_secs(2)
+    );
     advance(Duration::from_secs(2)).await;
     let _ = streak(true).await;
-    assert_eq!(open_for(&streak(false).await.unwrap_err()), Duration::from_secs(4));
+    assert_eq!(
+        open_for(&streak(false).await.unwrap_err()),
+        Duration::from_secs(4)
+    );
     advance(Duration::from_secs(4)).await;
     let _ = streak(true).await;
-    assert_eq!(open_for(&streak(false).await.unwrap_err()), Duration::from_secs(4), "capped");
+    assert_eq!(
+        open_for(&streak(false).await.unwrap_err()),
+        Duration::from_secs(4),
+        "capped"
+    );
     advance(Duration::from_secs(4)).await;
     assert_eq!(streak(false).await, Ok(()), "a successful trial closes it");
     let breaker = registry::circuit_breaker("cb-streak").unwrap();
@@ -111,7 +143,11 @@ async fn slow_calls_open_a_time_window_breaker() {
     slow(MS * 100).await.unwrap();
     slow(MS * 101).await.unwrap();
     let breaker = registry::circuit_breaker("cb-slow").unwrap();
-    assert_eq!(breaker.state(), CircuitState::Open, "1 of 2 strictly slower than 100ms");
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "1 of 2 strictly slower than 100ms"
+    );
     let err = slow(MS).await.unwrap_err();
     assert!(err.to_string().contains("slower than 100ms"), "{err}");
 }
@@ -125,8 +161,15 @@ async fn per_tenant(tenant: &str, fail: bool) -> Result<(), ApiError> {
 #[tokio::test(start_paused = true)]
 async fn keyed_breakers_are_per_key() {
     assert_eq!(per_tenant("a", true).await, Err(ApiError::Server));
-    assert!(matches!(per_tenant("a", false).await, Err(ApiError::Rejected(_))));
-    assert_eq!(per_tenant("b", false).await, Ok(()), "tenant b has its own breaker");
+    assert!(matches!(
+        per_tenant("a", false).await,
+        Err(ApiError::Rejected(_))
+    ));
+    assert_eq!(
+        per_tenant("b", false).await,
+        Ok(()),
+        "tenant b has its own breaker"
+    );
 }
 
 static SHARED_CALLS: AtomicU32 = AtomicU32::new(0);
@@ -163,13 +206,18 @@ async fn the_registry_handle_forces_disables_and_resets() {
     let breaker = registry::circuit_breaker("cb-manual").unwrap();
     breaker.force_open();
     assert_eq!(breaker.state(), CircuitState::ForcedOpen);
-    assert!(matches!(manual().await, Err(ApiError::Rejected(Rejection::CircuitOpen { .. }))));
+    assert!(matches!(
+        manual().await,
+        Err(ApiError::Rejected(Rejection::CircuitOpen { .. }))
+    ));
     breaker.disable();
     assert_eq!(manual().await, Ok(7));
     breaker.reset();
     assert_eq!(breaker.state(), CircuitState::Closed);
     assert!(
-        registry::circuit_breakers().iter().any(|(name, _)| name == "cb-manual"),
+        registry::circuit_breakers()
+            .iter()
+            .any(|(name, _)| name == "cb-manual"),
         "listed with the others"
     );
 }

@@ -18,7 +18,12 @@ fn is_unavailable(e: &ApiError) -> bool {
     matches!(e, ApiError::Unavailable)
 }
 
-async fn backup(sku: String, qty: &mut u32, cause: ApiError, error: ApiError) -> Result<String, ApiError> {
+async fn backup(
+    sku: String,
+    qty: &mut u32,
+    cause: ApiError,
+    error: ApiError,
+) -> Result<String, ApiError> {
     assert_eq!(cause, error);
     *qty += 100;
     Ok(format!("backup {sku} x{qty} ({error})"))
@@ -44,12 +49,20 @@ async fn path_gets_the_same_arguments_then_the_error() {
 
 #[fallback(default)]
 async fn with_default(fail: bool) -> Result<Vec<u32>, ApiError> {
-    if fail { Err(ApiError::Unavailable) } else { Ok(vec![1]) }
+    if fail {
+        Err(ApiError::Unavailable)
+    } else {
+        Ok(vec![1])
+    }
 }
 
 #[fallback(value = 42)]
 fn with_value(fail: bool) -> Result<u32, ApiError> {
-    if fail { Err(ApiError::BadRequest) } else { Ok(1) }
+    if fail {
+        Err(ApiError::BadRequest)
+    } else {
+        Ok(1)
+    }
 }
 
 #[tokio::test]
@@ -84,8 +97,15 @@ fn fallback_if_returns_other_errors_as_they_are() {
     assert_eq!(selective(ApiError::Unavailable), Ok(0));
     assert_eq!(selective(ApiError::BadRequest), Err(ApiError::BadRequest));
     assert_eq!(plain_path(21, ApiError::Unavailable), Ok(42));
-    assert_eq!(plain_path(21, ApiError::BadRequest), Err(ApiError::BadRequest));
-    assert_eq!(BACKUP_CALLS.load(Ordering::SeqCst), 1, "called only for the accepted error");
+    assert_eq!(
+        plain_path(21, ApiError::BadRequest),
+        Err(ApiError::BadRequest)
+    );
+    assert_eq!(
+        BACKUP_CALLS.load(Ordering::SeqCst),
+        1,
+        "called only for the accepted error"
+    );
 }
 
 struct Cache {
@@ -111,7 +131,10 @@ async fn methods_pass_the_receiver_first() {
     let cache = Cache {
         hits: AtomicU32::new(0),
     };
-    assert_eq!(cache.fresh("k".into()).await, Ok("stale k after unavailable".to_string()));
+    assert_eq!(
+        cache.fresh("k".into()).await,
+        Ok("stale k after unavailable".to_string())
+    );
     assert_eq!(cache.hits.load(Ordering::SeqCst), 1);
 }
 

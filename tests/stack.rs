@@ -249,5 +249,9 @@ async fn timeouts_are_failures_inside_a_breaker_and_cancellations_outside_it() {
     }
     let outer = registry::circuit_breaker("stack-timeout-over-breaker").unwrap();
     assert_eq!(outer.state(), CircuitState::Closed);
-    assert_eq!(outer.metrics().calls, 0, "cancelled calls are neither success nor failure");
+    assert_eq!(
+        outer.metrics().calls,
+        0,
+        "cancelled calls are neither success nor failure"
+    );
 }

@@ -202,13 +202,13 @@ impl<'a> Generator<'a> {
                 .zip(&f.params)
             {
                 if needs_binding(param) {
-                    input.pat = Box::new(Pat::Ident(syn::PatIdent {
+                    *input.pat = Pat::Ident(syn::PatIdent {
                         attrs: Vec::new(),
                         by_ref: None,
                         mutability: None,
                         ident: param.binding.clone(),
                         subpat: None,
-                    }));
+                    });
                 }
             }
         }
