@@ -18,7 +18,11 @@ enum Error {
 /// Fails with `Transient(n)` on calls `1..=fail_until - 1`, then succeeds.
 fn outcome(counter: &AtomicU32, succeed_at: u32) -> Result<u32, Error> {
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-    if n < succeed_at { Err(Error::Transient(n)) } else { Ok(n) }
+    if n < succeed_at {
+        Err(Error::Transient(n))
+    } else {
+        Ok(n)
+    }
 }
 
 static DELAYS: Mutex<Vec<(u32, Duration)>> = Mutex::new(Vec::new());
@@ -109,9 +113,15 @@ async fn expression_duration(counter: &AtomicU32) -> Result<u32, Error> {
 async fn every_schedule_gives_its_exact_delays() {
     let _serial = DELAYS_LOCK.lock().await;
     let (_, d) = delays_of(exponential(&AtomicU32::new(0))).await;
-    assert_eq!(d, [(1, MS * 100), (2, MS * 300), (3, MS * 900), (4, MS * 1000)]);
+    assert_eq!(
+        d,
+        [(1, MS * 100), (2, MS * 300), (3, MS * 900), (4, MS * 1000)]
+    );
     let (_, d) = delays_of(linear(&AtomicU32::new(0))).await;
-    assert_eq!(d, [(1, MS * 100), (2, MS * 150), (3, MS * 180), (4, MS * 180)]);
+    assert_eq!(
+        d,
+        [(1, MS * 100), (2, MS * 150), (3, MS * 180), (4, MS * 180)]
+    );
     let (_, d) = delays_of(no_backoff(&AtomicU32::new(0))).await;
     assert_eq!(d, [(1, Duration::ZERO), (2, Duration::ZERO)]);
     let (_, d) = delays_of(custom(&AtomicU32::new(0))).await;
@@ -155,11 +165,18 @@ async fn jitter_stays_in_bounds_and_varies() {
     }
     all.sort();
     all.dedup();
-    assert!(all.len() > 50, "full jitter varies: {} distinct delays of 100", all.len());
+    assert!(
+        all.len() > 50,
+        "full jitter varies: {} distinct delays of 100",
+        all.len()
+    );
 
     for _ in 0..20 {
         let (_, d) = delays_of(equal_jitter(&AtomicU32::new(0))).await;
-        assert!(d.iter().all(|(_, d)| *d >= MS * 50 && *d <= MS * 100), "{d:?}");
+        assert!(
+            d.iter().all(|(_, d)| *d >= MS * 50 && *d <= MS * 100),
+            "{d:?}"
+        );
     }
 
     let mut previous_seen = Vec::new();
@@ -167,7 +184,10 @@ async fn jitter_stays_in_bounds_and_varies() {
         let (_, d) = delays_of(decorrelated_jitter(&AtomicU32::new(0))).await;
         let mut previous = MS * 10;
         for (_, delay) in &d {
-            assert!(*delay >= MS * 10 && *delay <= (previous * 3).min(MS * 1000), "{d:?}");
+            assert!(
+                *delay >= MS * 10 && *delay <= (previous * 3).min(MS * 1000),
+                "{d:?}"
+            );
             previous = *delay;
         }
         previous_seen.push(d);
@@ -205,7 +225,11 @@ async fn on_retry_sees_each_failed_attempt_before_its_sleep() {
     let (result, d) = delays_of(exponential(&counter)).await;
     assert_eq!(result, Err(Error::Transient(5)));
     let attempts: Vec<u32> = d.iter().map(|(a, _)| *a).collect();
-    assert_eq!(attempts, [1, 2, 3, 4], "called for each failure but the last");
+    assert_eq!(
+        attempts,
+        [1, 2, 3, 4],
+        "called for each failure but the last"
+    );
 }
 
 #[retry(max_attempts = 10, backoff = fixed("100ms"), jitter = none, max_elapsed = "250ms")]
@@ -225,7 +249,11 @@ async fn max_elapsed_never_starts_an_attempt_past_the_budget() {
     let counter = AtomicU32::new(0);
     let start = Instant::now();
     assert_eq!(bounded(&counter).await, Err(Error::Transient(3)));
-    assert_eq!(start.elapsed(), MS * 200, "no sleep that would end past the budget");
+    assert_eq!(
+        start.elapsed(),
+        MS * 200,
+        "no sleep that would end past the budget"
+    );
 
     // Attempt time counts: attempts start at 0, 150, 300; the next would start at 450
     // (allowed: not later than the budget), the one after at 600.
@@ -244,7 +272,11 @@ fn blocking(counter: &AtomicU32, succeed_at: u32) -> Result<u32, Error> {
 fn blocking_owned(mut words: Vec<String>, counter: &AtomicU32) -> Result<usize, Error> {
     words.push("again".into());
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-    if n < 2 { Err(Error::Transient(n)) } else { Ok(words.len()) }
+    if n < 2 {
+        Err(Error::Transient(n))
+    } else {
+        Ok(words.len())
+    }
 }
 
 #[test]
@@ -252,7 +284,11 @@ fn plain_functions_sleep_with_the_thread() {
     let counter = AtomicU32::new(0);
     let start = std::time::Instant::now();
     assert_eq!(blocking(&counter, 3), Ok(3));
-    assert!(start.elapsed() >= MS * 4, "slept twice 2ms: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= MS * 4,
+        "slept twice 2ms: {:?}",
+        start.elapsed()
+    );
     let counter = AtomicU32::new(0);
     assert_eq!(blocking(&counter, 9), Err(Error::Transient(3)));
     let counter = AtomicU32::new(0);

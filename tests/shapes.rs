@@ -47,7 +47,11 @@ impl Svc {
         out.push(items.len() as u32);
         let n = self.calls.get_mut();
         *n += 1;
-        if *n < 2 { Err(E::Again(*n)) } else { Ok(items.len()) }
+        if *n < 2 {
+            Err(E::Again(*n))
+        } else {
+            Ok(items.len())
+        }
     }
 
     #[retry(max_attempts = 3, backoff = none)]
@@ -60,7 +64,11 @@ impl Svc {
     #[retry(max_attempts = 3, backoff = none)]
     async fn by_arc(self: Arc<Self>, x: u32) -> Result<u32, E> {
         let n = self.attempt();
-        if n < 2 { Err(E::Again(n)) } else { Ok(x * 10 + n) }
+        if n < 2 {
+            Err(E::Again(n))
+        } else {
+            Ok(x * 10 + n)
+        }
     }
 
     #[fallback(Self::backup)]
@@ -81,7 +89,11 @@ impl Owned {
     #[retry(max_attempts = 2, backoff = none)]
     fn consume(self, count: &AtomicU32) -> Result<u32, E> {
         let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-        if n < 2 { Err(E::Again(n)) } else { Ok(self.0 + n) }
+        if n < 2 {
+            Err(E::Again(n))
+        } else {
+            Ok(self.0 + n)
+        }
     }
 
     #[retry(max_attempts = 2, backoff = none)]
@@ -93,7 +105,11 @@ impl Owned {
 }
 
 #[retry(max_attempts = 2, backoff = none)]
-async fn generic<T, U: std::fmt::Display>(value: T, label: impl AsRef<str> + Clone, tail: &U) -> Result<String, E>
+async fn generic<T, U: std::fmt::Display>(
+    value: T,
+    label: impl AsRef<str> + Clone,
+    tail: &U,
+) -> Result<String, E>
 where
     T: Clone + std::fmt::Debug,
 {
@@ -144,7 +160,11 @@ impl BoxedApi for Impl {
     #[retry(max_attempts = 3, backoff = none)]
     async fn get(&self, id: String) -> Result<String, E> {
         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        if n < 3 { Err(E::Again(n)) } else { Ok(format!("{id}{n}")) }
+        if n < 3 {
+            Err(E::Again(n))
+        } else {
+            Ok(format!("{id}{n}"))
+        }
     }
 }
 
@@ -156,7 +176,11 @@ async fn methods_with_every_receiver() {
     let mut svc = Svc::default();
     let mut out = Vec::new();
     assert_eq!(svc.by_mut(vec![1], &mut out).await, Ok(2));
-    assert_eq!(out, [2, 2], "each attempt starts from its own copy of `items`");
+    assert_eq!(
+        out,
+        [2, 2],
+        "each attempt starts from its own copy of `items`"
+    );
 
     let svc = Svc::default();
     assert_eq!(svc.plain_by_ref((2, 3)), Ok(5));
@@ -168,7 +192,11 @@ async fn methods_with_every_receiver() {
     let count = AtomicU32::new(0);
     assert_eq!(Owned(5).consume(&count), Ok(7));
     let count = AtomicU32::new(0);
-    assert_eq!(Owned(5).consume_async(&count).await, Ok(6), "mut self copied per attempt");
+    assert_eq!(
+        Owned(5).consume_async(&count).await,
+        Ok(6),
+        "mut self copied per attempt"
+    );
 
     let svc = Svc::default();
     assert_eq!(
@@ -179,7 +207,10 @@ async fn methods_with_every_receiver() {
 
 #[tokio::test(start_paused = true)]
 async fn free_functions_generics_lifetimes_aliases() {
-    assert_eq!(generic(vec![1], "l", &2.5).await, Ok("[1] l 2.5".to_string()));
+    assert_eq!(
+        generic(vec![1], "l", &2.5).await,
+        Ok("[1] l 2.5".to_string())
+    );
     assert_eq!(lifetimes("  hi ", 0).await, Ok("hi"));
     assert_eq!(plain_question_mark("41"), Ok(42));
     assert!(plain_question_mark("x").is_err());
@@ -192,5 +223,8 @@ async fn trait_impls_native_and_async_trait() {
     let api = Impl(AtomicU32::new(0));
     assert_eq!(Api::get(&api, 10).await, Ok(13));
     let api = Impl(AtomicU32::new(0));
-    assert_eq!(BoxedApi::get(&api, "id".into()).await, Ok("id3".to_string()));
+    assert_eq!(
+        BoxedApi::get(&api, "id".into()).await,
+        Ok("id3".to_string())
+    );
 }

@@ -34,12 +34,19 @@ async fn returns_the_body_result_in_time() {
 async fn rejects_when_the_limit_passes_first() {
     let start = Instant::now();
     let err = slow(Duration::from_secs(3)).await.unwrap_err();
-    assert_eq!(start.elapsed(), Duration::from_secs(2), "gives up at the limit exactly");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(2),
+        "gives up at the limit exactly"
+    );
     let ApiError::Rejected(Rejection::Timeout { name, after }) = &err else {
         panic!("expected a timeout, got {err:?}");
     };
     assert_eq!(*after, Duration::from_secs(2));
-    assert_eq!(name, "timeout::slow", "the default name is the function's path");
+    assert_eq!(
+        name, "timeout::slow",
+        "the default name is the function's path"
+    );
     assert_eq!(
         err.to_string(),
         "'timeout::slow' timed out: no result within 2s; the call was cancelled"
@@ -66,8 +73,13 @@ async fn the_body_future_is_dropped_at_the_limit() {
     let dropped = Arc::new(AtomicBool::new(false));
     let finished = AtomicBool::new(false);
     let err = holds_a_guard(dropped.clone(), &finished).await.unwrap_err();
-    assert!(matches!(err, ApiError::Rejected(Rejection::Timeout { ref name, .. }) if name == "cancellable"));
-    assert!(dropped.load(Ordering::SeqCst), "the body's state was dropped");
+    assert!(
+        matches!(err, ApiError::Rejected(Rejection::Timeout { ref name, .. }) if name == "cancellable")
+    );
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the body's state was dropped"
+    );
     sleep(Duration::from_secs(20)).await;
     assert!(!finished.load(Ordering::SeqCst), "the body never resumed");
 }
@@ -92,7 +104,10 @@ async fn errors_pass_through() -> Result<(), ApiError> {
 
 #[tokio::test(start_paused = true)]
 async fn the_body_error_is_returned_as_it_is() {
-    assert!(matches!(errors_pass_through().await, Err(ApiError::Backend)));
+    assert!(matches!(
+        errors_pass_through().await,
+        Err(ApiError::Backend)
+    ));
 }
 
 /// Retry outside timeout: the limit applies to each attempt.
@@ -119,20 +134,36 @@ async fn stacked_with_retry_in_either_order() {
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
     assert_eq!(per_attempt(&attempts).await.unwrap(), 3);
-    assert_eq!(start.elapsed(), MS * 220, "two timed-out attempts, two sleeps");
+    assert_eq!(
+        start.elapsed(),
+        MS * 220,
+        "two timed-out attempts, two sleeps"
+    );
 
     let attempts = AtomicU32::new(0);
     let start = Instant::now();
     let err = whole_sequence(&attempts).await.unwrap_err();
     assert!(matches!(err, ApiError::Rejected(Rejection::Timeout { .. })));
     assert_eq!(start.elapsed(), MS * 100);
-    assert_eq!(attempts.load(Ordering::SeqCst), 4, "attempts at 0, 30, 60, 90ms");
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        4,
+        "attempts at 0, 30, 60, 90ms"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn by_hand() {
     let limit = resilience_runtime::Timeout::new("by-hand", MS * 5);
-    let result: Result<(), ApiError> = limit.call(async { sleep(MS * 6).await; Ok(()) }).await;
-    assert!(matches!(result, Err(ApiError::Rejected(Rejection::Timeout { .. }))));
+    let result: Result<(), ApiError> = limit
+        .call(async {
+            sleep(MS * 6).await;
+            Ok(())
+        })
+        .await;
+    assert!(matches!(
+        result,
+        Err(ApiError::Rejected(Rejection::Timeout { .. }))
+    ));
     assert_eq!(limit.name(), "by-hand");
 }

@@ -24,6 +24,15 @@ impl Errors {
         self.push(syn::Error::new(span, message));
     }
 
+    /// An error under the whole of `tokens` (first to last token, on stable too).
+    pub(crate) fn spanned(
+        &mut self,
+        tokens: &impl quote::ToTokens,
+        message: impl std::fmt::Display,
+    ) {
+        self.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub(crate) fn extend(&mut self, other: Errors) {
         if let Some(e) = other.0 {
             self.push(e);
@@ -77,10 +86,8 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) fn parse(owner: String, span: Span, tokens: TokenStream) -> Args {
         let mut errors = Errors::default();
-        let parsed = syn::parse::Parser::parse2(
-            Punctuated::<RawArg, Token![,]>::parse_terminated,
-            tokens,
-        );
+        let parsed =
+            syn::parse::Parser::parse2(Punctuated::<RawArg, Token![,]>::parse_terminated, tokens);
         let entries = match parsed {
             Ok(list) => list.into_iter().map(|a| (a, false)).collect(),
             Err(e) => {
@@ -208,12 +215,13 @@ impl Args {
                     );
                 }
                 None => {
-                    let hint = match expr_ident(&arg.value).and_then(|i| nearest(&i.to_string(), valid)) {
-                        Some(near) => format!("; did you mean `{near} = ...`?"),
-                        None => format!("; write `name = value`, one of: {}", valid.join(", ")),
-                    };
-                    self.errors.at(
-                        arg.value.span(),
+                    let hint =
+                        match expr_ident(&arg.value).and_then(|i| nearest(&i.to_string(), valid)) {
+                            Some(near) => format!("; did you mean `{near} = ...`?"),
+                            None => format!("; write `name = value`, one of: {}", valid.join(", ")),
+                        };
+                    self.errors.spanned(
+                        &arg.value,
                         format_args!("unexpected value for {}{hint}", self.owner),
                     );
                 }
@@ -249,7 +257,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diag + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
+            row[j + 1] = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(above + 1);
             diag = above;
         }
     }

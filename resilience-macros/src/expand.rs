@@ -50,8 +50,9 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         Ok(f) => f,
         Err(e) => {
             // Not a function we can rewrite: keep the item as it was, so one mistake
-            // does not turn into "cannot find function" errors elsewhere.
-            let mut out = item;
+            // does not turn into "cannot find function" errors elsewhere, with the
+            // attributes below this one marked done so that the error shows once.
+            let mut out = mark_stack_expanded(item);
             out.extend(e.into_compile_error());
             return out;
         }
@@ -60,7 +61,13 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     // This attribute, then every stack attribute below it, outermost first.
     let mut krate = None;
     let own = Args::parse(format!("`#[{}]`", kind.name()), Span::call_site(), args);
-    let mut layers = vec![policy::parse_layer(kind, Span::call_site(), own, &mut krate, &mut errors)];
+    let mut layers = vec![policy::parse_layer(
+        kind,
+        Span::call_site(),
+        own,
+        &mut krate,
+        &mut errors,
+    )];
     let mut kept: Vec<Attribute> = Vec::new();
     let mut consumed: Vec<Attribute> = Vec::new();
     for attr in std::mem::take(&mut function.item.attrs) {
@@ -68,9 +75,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
             kept.push(attr);
             continue;
         };
-        let marker = Ident::new(EXPANDED, Span::call_site());
-        let path = attr.path();
-        consumed.push(syn::parse_quote!(#[#path(#marker)]));
+        consumed.push(expanded_marker(&attr));
         let span = attr.path().span();
         let tokens = match &attr.meta {
             Meta::Path(_) => TokenStream::new(),
@@ -78,18 +83,28 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
             Meta::NameValue(nv) => {
                 errors.at(
                     nv.eq_token.span,
-                    format_args!("write `#[{}(...)]`, with the arguments in parentheses", below.name()),
+                    format_args!(
+                        "write `#[{}(...)]`, with the arguments in parentheses",
+                        below.name()
+                    ),
                 );
                 continue;
             }
         };
         let args = Args::parse(format!("`#[{}]`", below.name()), span, tokens);
-        layers.push(policy::parse_layer(below, span, args, &mut krate, &mut errors));
+        layers.push(policy::parse_layer(
+            below,
+            span,
+            args,
+            &mut krate,
+            &mut errors,
+        ));
     }
     function.item.attrs = kept;
     valid::check(&layers, &function, &mut errors);
 
     if !errors.is_empty() {
+        function.item.attrs.extend(consumed);
         let mut out = function.item.to_token_stream();
         out.extend(errors.into_compile_error());
         return out;
@@ -101,6 +116,37 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     let mut out = Generator::new(&function, &layers, krate).function(&consumed);
     out.extend(valid::order_warnings(&layers));
     out
+}
+
+/// `#[retry(__resilience_expanded)]` for `#[retry(...)]`: keeps the import used.
+fn expanded_marker(attr: &Attribute) -> Attribute {
+    let marker = Ident::new(EXPANDED, Span::call_site());
+    let path = attr.path();
+    syn::parse_quote!(#[#path(#marker)])
+}
+
+/// The item with every stack attribute replaced by its marker, for items this crate
+/// cannot rewrite (their error is reported once, by the outermost attribute).
+fn mark_stack_expanded(item: TokenStream) -> TokenStream {
+    let parsed = syn::parse::Parser::parse2(
+        |input: syn::parse::ParseStream| {
+            let attrs = input.call(Attribute::parse_outer)?;
+            let rest: TokenStream = input.parse()?;
+            Ok((attrs, rest))
+        },
+        item.clone(),
+    );
+    let Ok((attrs, rest)) = parsed else {
+        return item;
+    };
+    let attrs = attrs.into_iter().map(|attr| {
+        if Kind::from_path(attr.path()).is_some() {
+            expanded_marker(&attr)
+        } else {
+            attr
+        }
+    });
+    quote!(#(#attrs)* #rest)
 }
 
 fn is_expanded_marker(args: &TokenStream) -> bool {
@@ -156,13 +202,13 @@ impl<'a> Generator<'a> {
                 .zip(&f.params)
             {
                 if needs_binding(param) {
-                    input.pat = Box::new(Pat::Ident(syn::PatIdent {
+                    *input.pat = Pat::Ident(syn::PatIdent {
                         attrs: Vec::new(),
                         by_ref: None,
                         mutability: None,
                         ident: param.binding.clone(),
                         subpat: None,
-                    }));
+                    });
                 }
             }
         }
@@ -270,6 +316,11 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// The name of a call that may return a `Rejection`.
+    fn rejecting(&self, name: &str) -> Ident {
+        Ident::new(name, Span::call_site())
+    }
+
     fn default_name(&self) -> TokenStream {
         let krate = &self.krate;
         let name = self.function.item.sig.ident.to_string();
@@ -293,7 +344,7 @@ impl<'a> Generator<'a> {
             match receiver {
                 Receiver::Borrowed => names.push(quote!(self)),
                 Receiver::Owned { span, .. } => {
-                    let alias = &self.self_alias;
+                    let alias = Ident::new(&self.self_alias.to_string(), span);
                     let copy = format_ident!("{}self", prefix, span = Span::mixed_site());
                     stmts.extend(quote_spanned! {span=>
                         let #copy = #krate::__private::CloneArg::clone_arg(&#alias);
@@ -304,7 +355,7 @@ impl<'a> Generator<'a> {
         }
         for (i, p) in self.function.params.iter().enumerate() {
             let binding = &p.binding;
-            if p.by_ref || p.ignored {
+            if p.by_ref {
                 names.push(binding.to_token_stream());
                 continue;
             }
@@ -379,6 +430,8 @@ impl<'a> Generator<'a> {
         let policy = Ident::new("__resilience_retry", Span::mixed_site());
         let run = Ident::new("__resilience_run", Span::mixed_site());
         let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
+        let result = Ident::new("__resilience_result", Span::mixed_site());
+        let delay = Ident::new("__resilience_delay", Span::mixed_site());
         if self.function.is_async {
             quote! {
                 async #mv {
@@ -388,8 +441,8 @@ impl<'a> Generator<'a> {
                         #rebind
                         let #outcome = #inner.await;
                         match #run.after(#outcome, #retry_if, #on_retry) {
-                            #p::ControlFlow::Break(result) => break result,
-                            #p::ControlFlow::Continue(delay) => #p::sleep(delay).await,
+                            #p::ControlFlow::Break(#result) => break #result,
+                            #p::ControlFlow::Continue(#delay) => #p::sleep(#delay).await,
                         }
                     }
                 }
@@ -403,8 +456,8 @@ impl<'a> Generator<'a> {
                         #rebind
                         let #outcome = #inner;
                         match #run.after(#outcome, #retry_if, #on_retry) {
-                            #p::ControlFlow::Break(result) => break result,
-                            #p::ControlFlow::Continue(delay) => #p::sleep_blocking(delay),
+                            #p::ControlFlow::Break(#result) => break #result,
+                            #p::ControlFlow::Continue(#delay) => #p::sleep_blocking(#delay),
                         }
                     }
                 }
@@ -417,7 +470,7 @@ impl<'a> Generator<'a> {
         let krate = &self.krate;
         let mut out = TokenStream::new();
         if let Some(Receiver::Owned { span, .. }) = self.function.receiver {
-            let alias = &self.self_alias;
+            let alias = Ident::new(&self.self_alias.to_string(), span);
             out.extend(quote_spanned! {span=>
                 let #alias = #krate::__private::CloneArg::clone_arg(&#alias);
             });
@@ -434,7 +487,12 @@ impl<'a> Generator<'a> {
         out
     }
 
-    fn fallback(&self, args: &FallbackArgs, inner: TokenStream, mv: Option<TokenStream>) -> TokenStream {
+    fn fallback(
+        &self,
+        args: &FallbackArgs,
+        inner: TokenStream,
+        mv: Option<TokenStream>,
+    ) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let error = Ident::new("__resilience_error", Span::mixed_site());
@@ -455,7 +513,7 @@ impl<'a> Generator<'a> {
                         #path, (#(#names,)* #error,))
                 };
                 let call = if self.function.is_async {
-                    quote!(#call.await)
+                    quote_spanned!(path.span()=> #p::fallback_future(#call).await)
                 } else {
                     call
                 };
@@ -471,7 +529,11 @@ impl<'a> Generator<'a> {
             ),
         };
         let uses_error = matches!(args.form, FallbackForm::Path(_)) || args.fallback_if.is_some();
-        let pattern = if uses_error { quote!(#error) } else { quote!(_) };
+        let pattern = if uses_error {
+            quote!(#error)
+        } else {
+            quote!(_)
+        };
         let guard = args
             .fallback_if
             .as_ref()
@@ -499,14 +561,20 @@ impl<'a> Generator<'a> {
     fn timeout(&self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
         let name = self.name_or_default(&args.name);
-        let after = args
-            .after
-            .as_ref()
-            .map_or_else(|| quote!(#krate::__private::Duration::ZERO), |d| d.tokens(krate));
+        let after = args.after.as_ref().map_or_else(
+            || quote!(#krate::__private::Duration::ZERO),
+            |d| d.tokens(krate),
+        );
         quote!(#krate::__private::timeout(#name, #after, #inner))
     }
 
-    fn breaker(&mut self, index: usize, args: &BreakerArgs, inner: TokenStream, reused: bool) -> TokenStream {
+    fn breaker(
+        &mut self,
+        index: usize,
+        args: &BreakerArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
         let krate = self.krate.clone();
         let p = quote!(#krate::__private);
         let name = self.name_or_default(&args.name);
@@ -538,11 +606,12 @@ impl<'a> Generator<'a> {
                     static #id: #p::LazyLock<#p::CircuitBreaker> =
                         #p::LazyLock::new(|| #builder.register_clamped());
                 });
-                if self.function.is_async {
-                    quote!(#id.call_with(#record_if, #inner))
+                let call = self.rejecting(if self.function.is_async {
+                    "call_with"
                 } else {
-                    quote!(#id.call_blocking_with(#record_if, #inner))
-                }
+                    "call_blocking_with"
+                });
+                quote!(#id.#call(#record_if, #inner))
             }
             Some(key) => {
                 let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
@@ -550,16 +619,23 @@ impl<'a> Generator<'a> {
                     static #id: #p::LazyLock<#p::KeyedCircuitBreaker> =
                         #p::LazyLock::new(|| #p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys));
                 });
-                if self.function.is_async {
-                    quote!(#id.call_with(#key, #record_if, #inner))
+                let call = self.rejecting(if self.function.is_async {
+                    "call_with"
                 } else {
-                    quote!(#id.call_blocking_with(#key, #record_if, #inner))
-                }
+                    "call_blocking_with"
+                });
+                quote!(#id.#call(#key, #record_if, #inner))
             }
         }
     }
 
-    fn bulkhead(&mut self, index: usize, args: &BulkheadArgs, inner: TokenStream, reused: bool) -> TokenStream {
+    fn bulkhead(
+        &mut self,
+        index: usize,
+        args: &BulkheadArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
         let krate = self.krate.clone();
         let p = quote!(#krate::__private);
         let name = self.name_or_default(&args.name);
@@ -586,14 +662,21 @@ impl<'a> Generator<'a> {
             static #id: #p::LazyLock<#p::Bulkhead> = #p::LazyLock::new(|| #builder.register_clamped());
         });
         let inner = self.deferred(inner, reused);
-        if self.function.is_async {
-            quote!(#id.call(#inner))
+        let call = self.rejecting(if self.function.is_async {
+            "call"
         } else {
-            quote!(#id.call_blocking(#inner))
-        }
+            "call_blocking"
+        });
+        quote!(#id.#call(#inner))
     }
 
-    fn rate_limit(&mut self, index: usize, args: &RateLimitArgs, inner: TokenStream, reused: bool) -> TokenStream {
+    fn rate_limit(
+        &mut self,
+        index: usize,
+        args: &RateLimitArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
         let krate = self.krate.clone();
         let p = quote!(#krate::__private);
         let name = self.name_or_default(&args.name);
@@ -611,7 +694,11 @@ impl<'a> Generator<'a> {
         }
         let id = self.static_ident(index, "RATE_LIMIT");
         let inner = self.deferred(inner, reused);
-        let call = if self.function.is_async { quote!(call) } else { quote!(call_blocking) };
+        let call = self.rejecting(if self.function.is_async {
+            "call"
+        } else {
+            "call_blocking"
+        });
         match &args.key {
             None => {
                 self.statics.push(quote! {
@@ -620,10 +707,10 @@ impl<'a> Generator<'a> {
                 quote!(#id.#call(#inner))
             }
             Some(key) => {
-                let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
+                let max_keys = args.max_keys.as_ref().map(|n| quote!(.max_keys(#n)));
                 self.statics.push(quote! {
                     static #id: #p::LazyLock<#p::KeyedRateLimiter> =
-                        #p::LazyLock::new(|| #p::KeyedRateLimiter::new_clamped(#builder, #max_keys));
+                        #p::LazyLock::new(|| #builder.keyed() #max_keys .register_clamped());
                 });
                 quote!(#id.#call(#key, #inner))
             }
@@ -644,8 +731,5 @@ fn reuses_arguments(layer: &Layer) -> bool {
 /// Whether the signature must bind an argument by a plain name (stripping `mut` or a
 /// pattern) so that it can be copied, the pattern being bound again in the body.
 fn needs_binding(param: &func::Param) -> bool {
-    if param.ignored {
-        return false;
-    }
     param.is_pattern() || matches!(&param.pat, Pat::Ident(p) if p.mutability.is_some())
 }

@@ -74,19 +74,32 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
                 Ok(f) if f.default.is_none() => format!(
                     "`#[{kind_name}]` needs a function body: put it on the method in each `impl`, not on the trait's declaration"
                 ),
-                _ => format!("`#[{kind_name}]` can only be applied to a function (`fn` or `async fn`)"),
+                _ => format!(
+                    "`#[{kind_name}]` can only be applied to a function (`fn` or `async fn`)"
+                ),
             };
-            let span = item.into_iter().next().map_or(Span::call_site(), |t| t.span());
+            let span = item
+                .into_iter()
+                .next()
+                .map_or(Span::call_site(), |t| t.span());
             errors.at(span, message);
             return Err(errors);
         }
     };
     let sig = &item.sig;
     if let Some(c) = &sig.constness {
-        errors.at(c.span, format_args!("`#[{kind_name}]` cannot be applied to a `const fn`: its policy runs at run time"));
+        errors.at(
+            c.span,
+            format_args!(
+                "`#[{kind_name}]` cannot be applied to a `const fn`: its policy runs at run time"
+            ),
+        );
     }
     if let Some(v) = &sig.variadic {
-        errors.at(v.span(), format_args!("`#[{kind_name}]` cannot be applied to a variadic function"));
+        errors.at(
+            v.span(),
+            format_args!("`#[{kind_name}]` cannot be applied to a variadic function"),
+        );
     }
 
     let mut is_async = sig.asyncness.is_some();
@@ -116,11 +129,9 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
         return Err(errors);
     };
     let output_is_result = match &output {
-        Type::Path(p) if p.qself.is_none() => p
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "Result"),
+        Type::Path(p) if p.qself.is_none() => {
+            p.path.segments.last().is_some_and(|s| s.ident == "Result")
+        }
         Type::Group(_) | Type::Paren(_) | Type::Macro(_) => false,
         other => {
             errors.at(
@@ -241,7 +252,9 @@ fn boxed_future_output(ty: &Type) -> Option<Type> {
         return None;
     };
     object.bounds.iter().find_map(|b| {
-        let TypeParamBound::Trait(t) = b else { return None };
+        let TypeParamBound::Trait(t) = b else {
+            return None;
+        };
         let seg = t.path.segments.last()?;
         if seg.ident != "Future" {
             return None;
@@ -264,7 +277,12 @@ fn async_trait_body(block: &Block) -> Option<Block> {
     let Expr::Path(func) = &*call.func else {
         return None;
     };
-    let segs: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let segs: Vec<String> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
     if !segs.ends_with(&["Box".to_string(), "pin".to_string()]) || call.args.len() != 1 {
         return None;
     }

@@ -41,9 +41,10 @@ impl Kind {
         let last = path.segments.last()?.ident.to_string();
         let kind = Kind::ALL.into_iter().find(|k| k.name() == last)?;
         let through_crate = path.segments.len() == 1
-            || path.segments.iter().any(|s| {
-                s.ident == "resilience_runtime" || s.ident == "resilience_macros"
-            });
+            || path
+                .segments
+                .iter()
+                .any(|s| s.ident == "resilience_runtime" || s.ident == "resilience_macros");
         through_crate.then_some(kind)
     }
 }

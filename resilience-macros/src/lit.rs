@@ -3,7 +3,6 @@
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{ToTokens, quote_spanned};
-use syn::spanned::Spanned;
 use syn::{Expr, Lit, Path};
 
 use crate::args::Errors;
@@ -58,11 +57,12 @@ pub(crate) fn duration(expr: &Expr, errors: &mut Errors) -> Option<DurationArg> 
                 None
             }
         },
-        Expr::Paren(_) | Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
+        Expr::Paren(p) => Some(DurationArg::Expr((*p.expr).clone())),
+        Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
             Some(DurationArg::Expr(expr.clone()))
         }
         other => {
-            errors.at(other.span(), format_args!("expected a duration; {DURATION_HELP}"));
+            errors.spanned(other, format_args!("expected a duration; {DURATION_HELP}"));
             None
         }
     }
@@ -86,7 +86,23 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
         "m" | "min" => 60_000_000_000,
         "h" => 3_600_000_000_000,
         "" => return Err(format!("`{text}` has no unit")),
-        other => return Err(format!("unknown unit `{other}` in `{text}`")),
+        other => {
+            let near = match other {
+                "sec" | "secs" | "second" | "seconds" => Some("s"),
+                "msec" | "msecs" | "millis" | "milliseconds" => Some("ms"),
+                "mins" | "minute" | "minutes" => Some("m"),
+                "hr" | "hrs" | "hour" | "hours" => Some("h"),
+                "micros" | "microseconds" => Some("us"),
+                "nanos" | "nanoseconds" => Some("ns"),
+                _ => None,
+            };
+            return Err(match near {
+                Some(unit) => {
+                    format!("unknown unit `{other}` in `{text}` (did you mean `{number}{unit}`?)")
+                }
+                None => format!("unknown unit `{other}` in `{text}`"),
+            });
+        }
     };
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
     if frac.contains('.') || (whole.is_empty() && frac.is_empty()) {
@@ -146,7 +162,6 @@ impl RateArg {
             RateArg::Expr(e) => e.to_token_stream(),
         }
     }
-
 }
 
 /// A rate: `"100/s"` or a parenthesised expression.
@@ -165,11 +180,12 @@ pub(crate) fn rate(expr: &Expr, errors: &mut Errors) -> Option<RateArg> {
                 None
             }
         },
-        Expr::Paren(_) | Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
+        Expr::Paren(p) => Some(RateArg::Expr((*p.expr).clone())),
+        Expr::Path(_) | Expr::Call(_) | Expr::MethodCall(_) | Expr::Block(_) => {
             Some(RateArg::Expr(expr.clone()))
         }
         other => {
-            errors.at(other.span(), format_args!("expected a rate; {RATE_HELP}"));
+            errors.spanned(other, format_args!("expected a rate; {RATE_HELP}"));
             None
         }
     }
@@ -208,7 +224,12 @@ pub(crate) fn parse_rate(text: &str) -> Result<(u32, u128), String> {
 
 /// A whole-number argument at least `min`: a checked literal or the user's expression
 /// (checked, and clamped, at run time).
-pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) -> Option<TokenStream> {
+pub(crate) fn integer(
+    expr: &Expr,
+    name: &str,
+    min: u64,
+    errors: &mut Errors,
+) -> Option<TokenStream> {
     match expr {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
@@ -221,7 +242,10 @@ pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) ->
                 None
             }
             Ok(v) if v > u64::from(u32::MAX) => {
-                errors.at(int.span(), format_args!("`{name}` is too large: at most {}", u32::MAX));
+                errors.at(
+                    int.span(),
+                    format_args!("`{name}` is too large: at most {}", u32::MAX),
+                );
                 None
             }
             Ok(v) => {
@@ -230,14 +254,20 @@ pub(crate) fn integer(expr: &Expr, name: &str, min: u64, errors: &mut Errors) ->
                 Some(lit.into_token_stream())
             }
             Err(e) => {
-                errors.at(int.span(), format_args!("`{name}` needs a whole number: {e}"));
+                errors.at(
+                    int.span(),
+                    format_args!("`{name}` needs a whole number: {e}"),
+                );
                 None
             }
         },
         Expr::Lit(other) => {
-            errors.at(
-                other.span(),
-                format_args!("`{name}` needs a whole number (at least {min})"),
+            errors.spanned(
+                other,
+                format_args!(
+                    "`{name}` needs a whole number (at least {min}), e.g. `{name} = {}`",
+                    min.max(1) * 10
+                ),
             );
             None
         }
@@ -260,7 +290,15 @@ pub(crate) fn float(
             lit: Lit::Int(i), ..
         }) => (i.base10_parse::<f64>().ok(), i.span()),
         Expr::Lit(other) => {
-            errors.at(other.span(), format_args!("`{name}` needs a number"));
+            let example = if high.is_finite() {
+                high / 2.0
+            } else {
+                low.max(1.0) * 2.0
+            };
+            errors.spanned(
+                other,
+                format_args!("`{name}` needs a number, e.g. `{name} = {example:?}`"),
+            );
             return None;
         }
         other => return Some(other.to_token_stream()),
@@ -286,14 +324,15 @@ pub(crate) fn float(
     Some(lit.into_token_stream())
 }
 
-/// A path to a function: `is_transient`, `Self::cached`.
-pub(crate) fn fn_path(expr: &Expr, name: &str, errors: &mut Errors) -> Option<Path> {
+/// A path to a function: `is_transient`, `Self::cached`. `example` shows the argument
+/// written well, e.g. `retry_if = is_transient`.
+pub(crate) fn fn_path(expr: &Expr, what: &str, example: &str, errors: &mut Errors) -> Option<Path> {
     match expr {
         Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
         other => {
-            errors.at(
-                other.span(),
-                format_args!("`{name}` takes the path of a function, e.g. `{name} = is_transient`"),
+            errors.spanned(
+                other,
+                format_args!("{what} takes the path of a function, e.g. `{example}`"),
             );
             None
         }
@@ -307,9 +346,11 @@ pub(crate) fn string(expr: &Expr, name: &str, errors: &mut Errors) -> Option<Tok
             lit: Lit::Str(s), ..
         }) if !s.value().is_empty() => Some(s.to_token_stream()),
         other => {
-            errors.at(
-                other.span(),
-                format_args!("`{name}` takes a non-empty string literal, e.g. `{name} = \"payments\"`"),
+            errors.spanned(
+                other,
+                format_args!(
+                    "`{name}` takes a non-empty string literal, e.g. `{name} = \"payments\"`"
+                ),
             );
             None
         }

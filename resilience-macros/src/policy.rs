@@ -18,6 +18,8 @@ pub(crate) struct Layer {
     pub(crate) order_intended: bool,
 }
 
+// A handful per function, built once at compile time: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Policy {
     Retry(RetryArgs),
     Timeout(TimeoutArgs),
@@ -150,19 +152,23 @@ pub(crate) fn parse_layer(
             Expr::Path(p) if p.qself.is_none() => {
                 krate.get_or_insert(p.path);
             }
-            other => local.at(
-                other.span(),
+            other => local.spanned(
+                &other,
                 format_args!("`{key}` takes a path to the runtime crate, e.g. `crate = ::my_reexport::resilience`"),
             ),
         }
     }
     let order_intended = match args.take("order") {
-        Some((_, Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(s), ..
-        }))) if s.value() == "intended" => true,
+        Some((
+            _,
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }),
+        )) if s.value() == "intended" => true,
         Some((_, other)) => {
-            local.at(
-                other.span(),
+            local.spanned(
+                &other,
                 "`order` takes only `\"intended\"`: it silences the warning about this attribute's place in the stack",
             );
             false
@@ -172,9 +178,19 @@ pub(crate) fn parse_layer(
     let (policy, valid): (Policy, &[&str]) = match kind {
         Kind::Retry => (
             Policy::Retry(retry(&mut args, &mut local)),
-            &["max_attempts", "backoff", "jitter", "max_elapsed", "retry_if", "on_retry"],
+            &[
+                "max_attempts",
+                "backoff",
+                "jitter",
+                "max_elapsed",
+                "retry_if",
+                "on_retry",
+            ],
         ),
-        Kind::Timeout => (Policy::Timeout(timeout(&mut args, &mut local)), &["after", "name"]),
+        Kind::Timeout => (
+            Policy::Timeout(timeout(&mut args, &mut local)),
+            &["after", "name"],
+        ),
         Kind::CircuitBreaker => (
             Policy::CircuitBreaker(breaker(&mut args, &mut local)),
             &[
@@ -234,8 +250,8 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
             _ => None,
         });
         if found.is_none() {
-            errors.at(
-                v.span(),
+            errors.spanned(
+                &v,
                 "`jitter` is one of `none`, `full` (uniform in [0, d]), `equal` (d/2 + uniform in [0, d/2]) or `decorrelated`",
             );
         }
@@ -246,10 +262,10 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
         .and_then(|(_, v)| lit::duration(&v, errors));
     let retry_if = args
         .take("retry_if")
-        .and_then(|(_, v)| lit::fn_path(&v, "retry_if", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`retry_if`", "retry_if = is_transient", errors));
     let on_retry = args
         .take("on_retry")
-        .and_then(|(_, v)| lit::fn_path(&v, "on_retry", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`on_retry`", "on_retry = log_retry", errors));
     RetryArgs {
         max_attempts,
         backoff,
@@ -270,8 +286,14 @@ fn backoff(value: &Expr, errors: &mut Errors) -> BackoffArg {
         if ident == "none" {
             return BackoffArg::None;
         }
-        if ["fixed", "linear", "exponential"].iter().any(|f| ident == f) {
-            errors.at(ident.span(), format_args!("`{ident}` needs its settings; {BACKOFF_HELP}"));
+        if ["fixed", "linear", "exponential"]
+            .iter()
+            .any(|f| ident == f)
+        {
+            errors.at(
+                ident.span(),
+                format_args!("`{ident}` needs its settings; {BACKOFF_HELP}"),
+            );
             return BackoffArg::Default;
         }
     }
@@ -360,8 +382,15 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
         settings.push(("failure_rate", Value::Tokens(v)));
     }
     let window = args.take("window").and_then(|(_, v)| window(&v, errors));
-    for (key, min) in [("min_calls", 1), ("consecutive_failures", 1), ("half_open_calls", 1)] {
-        if let Some(v) = args.take(key).and_then(|(_, v)| lit::integer(&v, key, min, errors)) {
+    for (key, min) in [
+        ("min_calls", 1),
+        ("consecutive_failures", 1),
+        ("half_open_calls", 1),
+    ] {
+        if let Some(v) = args
+            .take(key)
+            .and_then(|(_, v)| lit::integer(&v, key, min, errors))
+        {
             settings.push((key, Value::Tokens(v)));
         }
     }
@@ -383,14 +412,19 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
     let open_for_max = args.take("open_for_max");
     if let Some((key, value)) = &open_for_max {
         if let Some(max) = lit::duration(value, errors) {
-            let min = open_for.as_ref().map_or(Some(60_000_000_000), |d| d.literal_nanos());
+            let min = open_for
+                .as_ref()
+                .map_or(Some(60_000_000_000), |d| d.literal_nanos());
             if let (Some(min), Some(max_nanos)) = (min, max.literal_nanos()) {
                 if max_nanos < min {
-                    errors.at(
-                        value.span(),
+                    let secs = |n: u128| n as f64 / 1e9;
+                    errors.spanned(
+                        value,
                         format_args!(
-                            "`{key}` must be at least `open_for` ({}): it caps the doubled open time",
-                            if open_for.is_some() { "as given" } else { "60s by default" }
+                            "`{key}` ({}s) must be at least `open_for` ({}s{}): it caps the doubled open time",
+                            secs(max_nanos),
+                            secs(min),
+                            if open_for.is_some() { "" } else { ", the default" }
                         ),
                     );
                 }
@@ -403,7 +437,7 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
     }
     let record_if = args
         .take("record_if")
-        .and_then(|(_, v)| lit::fn_path(&v, "record_if", errors));
+        .and_then(|(_, v)| lit::fn_path(&v, "`record_if`", "record_if = is_server_error", errors));
     let (key, max_keys) = key_and_max_keys(args, errors);
     BreakerArgs {
         name,
@@ -422,19 +456,28 @@ fn window(value: &Expr, errors: &mut Errors) -> Option<WindowArg> {
         return None;
     };
     let form = expr_ident(&call.func).map(ToString::to_string);
-    let mut inner = Args::from_call(format!("`{}(...)`", form.as_deref().unwrap_or("window")), call);
+    let mut inner = Args::from_call(
+        format!("`{}(...)`", form.as_deref().unwrap_or("window")),
+        call,
+    );
     let result = match form.as_deref() {
         Some("count") => match inner.take_positional() {
             Some(n) => lit::integer(&n, "window = count(N)", 1, errors).map(WindowArg::Count),
             None => {
-                errors.at(call.span(), "`count` needs the number of calls, e.g. `count(100)`");
+                errors.at(
+                    call.span(),
+                    "`count` needs the number of calls, e.g. `count(100)`",
+                );
                 None
             }
         },
         Some("time") => match inner.take_positional() {
             Some(d) => lit::duration(&d, errors).map(|d| {
                 if d.literal_nanos() == Some(0) {
-                    errors.at(d_span(&d, call.span()), "`window = time(...)` must be longer than 0s");
+                    errors.at(
+                        d_span(&d, call.span()),
+                        "`window = time(...)` must be longer than 0s",
+                    );
                 }
                 WindowArg::Time(d)
             }),
@@ -481,9 +524,18 @@ fn fallback(args: &mut Args, errors: &mut Errors) -> FallbackArgs {
     let form = match (default, value, path) {
         (Some(d), None, None) => Some(FallbackForm::Default(d.span())),
         (None, Some(v), None) => Some(FallbackForm::Value(v)),
-        (None, None, Some(p)) => lit::fn_path(&p, "fallback", errors).map(FallbackForm::Path),
+        (None, None, Some(p)) => lit::fn_path(
+            &p,
+            "`#[fallback]`",
+            "#[fallback(Self::cached_prices)]",
+            errors,
+        )
+        .map(FallbackForm::Path),
         (None, None, None) => {
-            errors.at(args.span(), format_args!("`#[fallback]` needs to know what to return; {HELP}"));
+            errors.at(
+                args.span(),
+                format_args!("`#[fallback]` needs to know what to return; {HELP}"),
+            );
             None
         }
         (d, v, p) => {
@@ -492,13 +544,16 @@ fn fallback(args: &mut Args, errors: &mut Errors) -> FallbackArgs {
                 .or(v.map(|v| v.span()))
                 .or(d.map(|d| d.span()))
                 .unwrap_or(args.span());
-            errors.at(span, format_args!("`#[fallback]` takes one form only; {HELP}"));
+            errors.at(
+                span,
+                format_args!("`#[fallback]` takes one form only; {HELP}"),
+            );
             None
         }
     };
-    let fallback_if = args
-        .take("fallback_if")
-        .and_then(|(_, v)| lit::fn_path(&v, "fallback_if", errors));
+    let fallback_if = args.take("fallback_if").and_then(|(_, v)| {
+        lit::fn_path(&v, "`fallback_if`", "fallback_if = is_unavailable", errors)
+    });
     FallbackArgs {
         form: form.unwrap_or(FallbackForm::Default(args.span())),
         fallback_if,
@@ -545,7 +600,8 @@ fn concurrency(value: &Expr, errors: &mut Errors) -> Option<ConcurrencyArg> {
     let lit_of = |v: &Option<(Option<TokenStream>, Expr)>| -> Option<u64> {
         match v.as_ref().map(|(_, e)| e) {
             Some(Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Int(i), ..
+                lit: syn::Lit::Int(i),
+                ..
             })) => i.base10_parse().ok(),
             _ => None,
         }
@@ -553,7 +609,10 @@ fn concurrency(value: &Expr, errors: &mut Errors) -> Option<ConcurrencyArg> {
     let (lo, init, hi) = (lit_of(&min).unwrap_or(1), lit_of(&initial), lit_of(&max));
     if let (Some(hi), Some((_, e))) = (hi, &max) {
         if hi < lo {
-            errors.at(e.span(), format_args!("`max` ({hi}) must be at least `min` ({lo})"));
+            errors.at(
+                e.span(),
+                format_args!("`max` ({hi}) must be at least `min` ({lo})"),
+            );
         }
     }
     if let (Some(init), Some((_, e))) = (init, &initial) {

@@ -71,7 +71,11 @@ pub(crate) fn order_warnings(layers: &[Layer]) -> TokenStream {
                 if upper.order_intended || lower.order_intended {
                     continue;
                 }
-                let span = if risk.blame_upper { upper.span } else { lower.span };
+                let span = if risk.blame_upper {
+                    upper.span
+                } else {
+                    lower.span
+                };
                 out.extend(warning(span, risk.message));
             }
         }
@@ -80,9 +84,8 @@ pub(crate) fn order_warnings(layers: &[Layer]) -> TokenStream {
 }
 
 fn warning(span: Span, message: &str) -> TokenStream {
-    let name = format_ident!("risky_attribute_order", span = span);
+    let name = format_ident!("RiskyAttributeOrder", span = span);
     quote_spanned! {span=>
-        #[allow(non_upper_case_globals)]
         const _: () = {
             #[deprecated(note = #message)]
             struct #name;

@@ -8,14 +8,17 @@ pub use core::time::Duration;
 pub use core::{concat, module_path, stringify};
 
 pub use crate::backoff::{Exponential, Fixed, Jitter, Linear, NoBackoff};
+pub use crate::bulkhead::{Adaptive, Bulkhead};
+pub use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker, Window};
+pub use crate::rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use crate::retry::Retry;
 pub use crate::timeout::Timeout;
 
 /// Each attempt of a retry (or the second function of a fallback) needs its own copy
 /// of an owned argument.
 #[diagnostic::on_unimplemented(
-    message = "argument of type `{Self}` is not `Clone`, but each attempt needs its own copy",
-    label = "this owned argument is passed again on each attempt",
+    message = "argument of type `{Self}` is used again, so it must be `Clone`",
+    label = "this owned argument is used again: by each attempt of `#[retry]`, or by the `#[fallback]` function",
     note = "take the argument by reference (`&{Self}`) instead, or implement `Clone` for it"
 )]
 pub trait CloneArg: Sized {
@@ -96,7 +99,7 @@ where
 }
 
 /// The function a `#[fallback(path)]` calls, with the function's arguments and then the
-/// error, as one tuple; implemented for every function of up to twelve parameters.
+/// error, as one tuple; implemented for every function of up to sixteen parameters.
 #[diagnostic::on_unimplemented(
     message = "this fallback cannot be called with the function's arguments and then its error",
     label = "expected a function taking `{Args}`",
@@ -137,3 +140,23 @@ fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
 fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
 fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11);
 fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15);
+fallback_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16);
+
+/// What the fallback of an `async fn` returns: a future of the function's `Result`.
+#[diagnostic::on_unimplemented(
+    message = "the fallback of an `async fn` must be an `async fn` too",
+    label = "this returns `{Self}`, not a future",
+    note = "write the fallback as `async fn fallback(args..., error) -> Result<T, E>`"
+)]
+pub trait FallbackFuture: core::future::Future {}
+
+impl<F: core::future::Future> FallbackFuture for F {}
+
+/// Passes the fallback's future through, checking that it is one.
+#[inline(always)]
+pub fn fallback_future<F: FallbackFuture>(future: F) -> F {
+    future
+}

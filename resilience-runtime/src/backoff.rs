@@ -175,7 +175,12 @@ pub enum Jitter {
 impl Jitter {
     /// The delay to sleep after attempt `attempt` failed, given the schedule and the
     /// delay slept before (zero before the first sleep).
-    pub fn apply(self, backoff: &(impl Backoff + ?Sized), attempt: u32, previous: Duration) -> Duration {
+    pub fn apply(
+        self,
+        backoff: &(impl Backoff + ?Sized),
+        attempt: u32,
+        previous: Duration,
+    ) -> Duration {
         match self {
             Jitter::None => backoff.delay(attempt),
             Jitter::Full => uniform(Duration::ZERO, backoff.delay(attempt)),
@@ -218,10 +223,24 @@ mod tests {
         assert_eq!(got, [MS * 100, MS * 150, MS * 200, MS * 220]);
         let exp = Exponential::new(MS * 100, 2.0, MS * 1000);
         let got: Vec<_> = (1..=6).map(|a| exp.delay(a)).collect();
-        assert_eq!(got, [MS * 100, MS * 200, MS * 400, MS * 800, MS * 1000, MS * 1000]);
-        assert_eq!(exp.delay(u32::MAX), MS * 1000, "no overflow at huge attempts");
-        assert_eq!(Linear::new(MS, MS, Duration::MAX).delay(u32::MAX), MS * u32::MAX);
-        assert_eq!(Exponential::new(MS, 0.5, MS * 10).delay(3), MS, "factor < 1 is 1");
+        assert_eq!(
+            got,
+            [MS * 100, MS * 200, MS * 400, MS * 800, MS * 1000, MS * 1000]
+        );
+        assert_eq!(
+            exp.delay(u32::MAX),
+            MS * 1000,
+            "no overflow at huge attempts"
+        );
+        assert_eq!(
+            Linear::new(MS, MS, Duration::MAX).delay(u32::MAX),
+            MS * u32::MAX
+        );
+        assert_eq!(
+            Exponential::new(MS, 0.5, MS * 10).delay(3),
+            MS,
+            "factor < 1 is 1"
+        );
     }
 
     #[test]
@@ -239,7 +258,11 @@ mod tests {
             let capped = Jitter::Decorrelated.apply(&exp, 9, MS * 900);
             assert!(capped <= MS * 1000, "{capped:?}");
         }
-        assert!(seen.len() > 900, "full jitter varies: {} distinct of 1000", seen.len());
+        assert!(
+            seen.len() > 900,
+            "full jitter varies: {} distinct of 1000",
+            seen.len()
+        );
         assert_eq!(Jitter::None.apply(&exp, 3, Duration::ZERO), MS * 400);
     }
 }

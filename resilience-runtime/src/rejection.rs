@@ -91,7 +91,11 @@ impl fmt::Display for Rejection {
                 if let Some(reason) = crate::circuit_breaker::open_reason(name) {
                     write!(f, ": {reason}")?;
                 }
-                write!(f, "; next trial in {}", HumanDuration(*retry_after))
+                if *retry_after == Duration::MAX {
+                    write!(f, "; no trial until it is reset")
+                } else {
+                    write!(f, "; next trial in {}", HumanDuration(*retry_after))
+                }
             }
             Rejection::Timeout { name, after } => write!(
                 f,
@@ -102,19 +106,17 @@ impl fmt::Display for Rejection {
                 name,
                 max_concurrent,
             } => {
-                write!(
-                    f,
-                    "bulkhead '{name}' is full: all {max_concurrent} slots are taken"
-                )?;
-                if let Some(detail) = crate::bulkhead::full_detail(name) {
-                    write!(f, " ({detail})")?;
+                write!(f, "bulkhead '{name}' is full: ")?;
+                match crate::bulkhead::full_detail(name) {
+                    Some(detail) => f.write_str(&detail)?,
+                    None => write!(f, "all {max_concurrent} slots are taken")?,
                 }
                 write!(f, "; retry when a running call finishes")
             }
             Rejection::RateLimited { name, retry_after } => {
                 write!(f, "rate limit '{name}' exceeded")?;
                 if let Some(detail) = crate::rate_limit::limit_detail(name) {
-                    write!(f, " ({detail})")?;
+                    write!(f, ": {detail}")?;
                 }
                 write!(f, "; next slot in {}", HumanDuration(*retry_after))
             }

@@ -75,10 +75,10 @@ impl<'a, B: Backoff> RetryRun<'a, B> {
         if self.attempts >= self.policy.max_attempts || !retry_if(&error) {
             return ControlFlow::Break(Err(error));
         }
-        let delay = self
-            .policy
-            .jitter
-            .apply(&self.policy.backoff, self.attempts, self.previous_delay);
+        let delay =
+            self.policy
+                .jitter
+                .apply(&self.policy.backoff, self.attempts, self.previous_delay);
         if let (Some(limit), Some(started)) = (self.policy.max_elapsed, self.started) {
             // The next attempt would begin at now + delay: past the budget, give up now.
             let elapsed = (self.now)().saturating_duration_since(started);

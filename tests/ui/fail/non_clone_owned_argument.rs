@@ -29,4 +29,12 @@ async fn send_ref(request: &Request) -> Result<usize, E> {
     Ok(request.body.len())
 }
 
+impl Request {
+    // An owned receiver is an owned argument too.
+    #[retry(max_attempts = 2, backoff = none)]
+    fn send_self(self) -> Result<usize, E> {
+        Ok(self.body.len())
+    }
+}
+
 fn main() {}

@@ -15,4 +15,16 @@ async fn unrelated() -> Result<(), E> {
     Ok(())
 }
 
+// A bare value where `key = value` is expected: the list.
+#[retry(5)]
+fn number() -> Result<(), E> {
+    Ok(())
+}
+
+// A bare name close to a valid key: the key is suggested.
+#[retry(jitter)]
+fn key_without_value() -> Result<(), E> {
+    Ok(())
+}
+
 fn main() {}

@@ -1,0 +1,282 @@
+//! The call path: admission, the permit a call holds, and recording its outcome.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use super::CircuitBreaker;
+use super::state::{Kind, Shared};
+use crate::rejection::{FromRejection, Rejection};
+
+/// The right to make one call through a [`CircuitBreaker`], from
+/// [`CircuitBreaker::try_acquire`]. Tell the breaker how the call went with
+/// [`record_success`](Self::record_success), [`record_failure`](Self::record_failure)
+/// or [`record_ignored`](Self::record_ignored).
+///
+/// Dropping a permit without recording counts as neither success nor failure (the
+/// call was cancelled) and gives back the half-open trial slot it may hold; dropping
+/// it while the thread panics counts as a failure. Either way the breaker is never
+/// left waiting for the call.
+///
+/// ```
+/// use resilience_runtime::CircuitBreaker;
+///
+/// let breaker = CircuitBreaker::builder("by-hand").build().unwrap();
+/// match breaker.try_acquire() {
+///     Ok(permit) => {
+///         let worked = true; // make the call here
+///         if worked { permit.record_success() } else { permit.record_failure() }
+///     }
+///     Err(rejection) => eprintln!("{rejection}"),
+/// }
+/// ```
+#[must_use = "a permit dropped unrecorded counts as a cancelled call"]
+pub struct Permit<'a> {
+    shared: &'a Shared,
+    kind: Kind,
+    start: Option<Instant>,
+}
+
+impl std::fmt::Debug for Permit<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("breaker", &self.shared.name)
+            .field("trial", &self.is_trial())
+            .finish()
+    }
+}
+
+impl<'a> Permit<'a> {
+    #[inline]
+    pub(crate) fn new(shared: &'a Shared, kind: Kind) -> Self {
+        let start = if shared.timed && kind != Kind::Passive {
+            Some(Instant::now())
+        } else {
+            None
+        };
+        Permit {
+            shared,
+            kind,
+            start,
+        }
+    }
+
+    /// True for a half-open trial call, whose outcome helps decide whether the breaker
+    /// closes again.
+    pub fn is_trial(&self) -> bool {
+        matches!(self.kind, Kind::Trial(_))
+    }
+
+    /// The call succeeded (it may still count as slow).
+    #[inline]
+    pub fn record_success(mut self) {
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
+        self.shared.finish(kind, false, self.start);
+    }
+
+    /// The call failed.
+    #[inline]
+    pub fn record_failure(mut self) {
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
+        self.shared.finish(kind, true, self.start);
+    }
+
+    /// The call ended in a way that counts as neither success nor failure (an error
+    /// that `record_if` rejects); a trial slot it held is given back.
+    #[inline]
+    pub fn record_ignored(mut self) {
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
+        self.shared.release(kind);
+    }
+
+    /// Records `result`: `Ok` is a success, an `Err` for which `record_if` is true a
+    /// failure, any other `Err` neither.
+    #[inline]
+    pub(crate) fn record<T, E>(self, result: &Result<T, E>, record_if: impl FnOnce(&E) -> bool) {
+        match result {
+            Ok(_) => self.record_success(),
+            Err(e) => {
+                if record_if(e) {
+                    self.record_failure()
+                } else {
+                    self.record_ignored()
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.kind == Kind::Passive {
+            return;
+        }
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
+        if std::thread::panicking() {
+            self.shared.finish(kind, true, self.start);
+        } else {
+            self.shared.release(kind);
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`].
+    ///
+    /// Admission happens on the first poll. If a poll of the call's future panics,
+    /// the permit is recorded as a failure right there (an async call's state is
+    /// dropped only later, when the panic is no longer visible); if this future is
+    /// dropped before the call finishes, the call counts as neither success nor
+    /// failure and its trial slot, if any, is given back.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, F, R> {
+        breaker: &'a CircuitBreaker,
+        #[pin]
+        future: F,
+        permit: Option<Permit<'a>>,
+        record_if: Option<R>,
+    }
+}
+
+impl<F, R> std::fmt::Debug for Call<'_, F, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("breaker", &self.breaker.name())
+            .field("permit", &self.permit)
+            .finish()
+    }
+}
+
+/// Records the failure of a poll that unwinds.
+struct PanicGuard<'p, 'a>(&'p mut Option<Permit<'a>>);
+
+impl Drop for PanicGuard<'_, '_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0.is_some() && std::thread::panicking() {
+            if let Some(permit) = self.0.take() {
+                permit.record_failure();
+            }
+        }
+    }
+}
+
+impl<'a, T, E, F, R> Future for Call<'a, F, R>
+where
+    F: Future<Output = Result<T, E>>,
+    E: FromRejection,
+    R: FnOnce(&E) -> bool,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        assert!(this.record_if.is_some(), "`Call` polled after completion");
+        if this.permit.is_none() {
+            match this.breaker.try_acquire() {
+                Ok(permit) => *this.permit = Some(permit),
+                Err(rejection) => {
+                    *this.record_if = None;
+                    return Poll::Ready(Err(E::from_rejection(rejection)));
+                }
+            }
+        }
+        let guard = PanicGuard(this.permit);
+        let result = match this.future.poll(cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => return Poll::Pending,
+        };
+        if let (Some(permit), Some(record_if)) = (guard.0.take(), this.record_if.take()) {
+            permit.record(&result, record_if);
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl CircuitBreaker {
+    /// Admits a call or refuses it, without running anything: the lower-level form of
+    /// [`call`](Self::call), for code that makes the call itself.
+    ///
+    /// A closed breaker admits with one atomic load. An open one refuses with
+    /// [`Rejection::CircuitOpen`] until its open period is over; then the next call
+    /// turns it half-open and is a trial. A half-open breaker admits `half_open_calls`
+    /// trials and refuses the rest (`retry_after` zero: a slot frees when a trial
+    /// ends). Forced open refuses every call (`retry_after` = `Duration::MAX`: no trial
+    /// until a reset); disabled admits every call and records nothing.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejection> {
+        let shared = &*self.shared;
+        shared.admit().map(|kind| Permit::new(shared, kind))
+    }
+
+    /// Runs `future` if the breaker admits the call and records its outcome: `Ok` is
+    /// a success, every `Err` a failure. A refused call returns
+    /// `Err(E::from(Rejection::CircuitOpen { .. }))` without polling `future`.
+    ///
+    /// Admission happens when the returned future is first polled. Dropping it before
+    /// it completes counts as neither success nor failure and frees any trial slot; a
+    /// panic while polling `future` counts as a failure (and is not caught).
+    #[inline]
+    pub fn call<T, E, F>(&self, future: F) -> Call<'_, F, fn(&E) -> bool>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+    {
+        fn every_error<E>(_: &E) -> bool {
+            true
+        }
+        self.call_with(every_error::<E>, future)
+    }
+
+    /// Like [`call`](Self::call), but an `Err` counts as a failure only if
+    /// `record_if` returns true for it; other errors count as neither (and give back a
+    /// trial slot), as Resilience4j's `recordExceptions` / `ignoreExceptions`.
+    #[inline]
+    pub fn call_with<T, E, F, R>(&self, record_if: R, future: F) -> Call<'_, F, R>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+        R: FnOnce(&E) -> bool,
+    {
+        Call {
+            breaker: self,
+            future,
+            permit: None,
+            record_if: Some(record_if),
+        }
+    }
+
+    /// The blocking form of [`call`](Self::call): runs `f` on this thread if admitted.
+    /// A panic in `f` counts as a failure and unwinds on.
+    #[inline]
+    pub fn call_blocking<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        E: FromRejection,
+    {
+        self.call_blocking_with(|_: &E| true, f)
+    }
+
+    /// The blocking form of [`call_with`](Self::call_with).
+    #[inline]
+    pub fn call_blocking_with<T, E>(
+        &self,
+        record_if: impl FnOnce(&E) -> bool,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: FromRejection,
+    {
+        let permit = match self.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejection) => return Err(E::from_rejection(rejection)),
+        };
+        let result = f();
+        permit.record(&result, record_if);
+        result
+    }
+}

@@ -1,0 +1,389 @@
+//! The breaker's settings: the builder users call, checked into a [`Config`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CircuitBreaker, Transition};
+use crate::config::ConfigError;
+
+/// The largest `Window::Count(N)`: the window's counters are packed 21 bits each.
+pub const MAX_WINDOW_CALLS: u32 = 1_000_000;
+/// The largest `half_open_calls`: the trial counters are packed 12 bits each.
+pub const MAX_HALF_OPEN_CALLS: u32 = 4_095;
+/// Buckets of a time window, at most (fewer only for windows shorter than 64ns).
+pub(crate) const TIME_BUCKETS: u64 = 64;
+
+const POLICY: &str = "circuit_breaker";
+
+/// Which calls a closed breaker's failure and slow-call rates are computed over.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience_runtime::circuit_breaker::Window;
+///
+/// let last_50_calls = Window::Count(50);
+/// let last_minute = Window::Time(Duration::from_secs(60));
+/// # let _ = (last_50_calls, last_minute);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Window {
+    /// The last `N` calls that finished (`window = count(N)`), 1 ≤ N ≤ 1 000 000.
+    ///
+    /// Exact on one thread. Under concurrency the window is the last `N` calls in the
+    /// order their outcomes were recorded.
+    Count(u32),
+    /// The calls that finished during the last period (`window = time("60s")`).
+    ///
+    /// The period is divided into 64 buckets (so memory does not grow with the call
+    /// rate, as Resilience4j's one-second buckets): a call counts from the moment it
+    /// finishes until its bucket leaves the window, that is for between 63/64 of the
+    /// period and the whole period. A call made at a bucket boundary (for example at
+    /// the breaker's creation, or a whole number of `period / 64` later) counts for
+    /// exactly the period.
+    Time(Duration),
+}
+
+impl Default for Window {
+    /// `Count(100)`, as Resilience4j.
+    fn default() -> Self {
+        Window::Count(100)
+    }
+}
+
+/// A callback told of each state change.
+pub(crate) type Listener = Arc<dyn Fn(&Transition) + Send + Sync>;
+
+/// A checked configuration, shared by the breaker (and by each key of a keyed one).
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) failure_rate: f64,
+    pub(crate) window: Window,
+    /// Already capped at `N` for `Window::Count(N)`.
+    pub(crate) min_calls: u32,
+    pub(crate) consecutive_failures: Option<u32>,
+    pub(crate) slow_call: Option<Duration>,
+    pub(crate) slow_call_rate: f64,
+    pub(crate) open_for: Duration,
+    pub(crate) open_for_max: Option<Duration>,
+    pub(crate) half_open_calls: u32,
+    pub(crate) listeners: Vec<Listener>,
+}
+
+impl Config {
+    /// Same settings, listeners aside (closures cannot be compared).
+    pub(crate) fn same_settings(&self, other: &Config) -> bool {
+        self.failure_rate == other.failure_rate
+            && self.window == other.window
+            && self.min_calls == other.min_calls
+            && self.consecutive_failures == other.consecutive_failures
+            && self.slow_call == other.slow_call
+            && self.slow_call_rate == other.slow_call_rate
+            && self.open_for == other.open_for
+            && self.open_for_max == other.open_for_max
+            && self.half_open_calls == other.half_open_calls
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Config");
+        s.field("failure_rate", &self.failure_rate)
+            .field("window", &self.window)
+            .field("min_calls", &self.min_calls);
+        if let Some(n) = self.consecutive_failures {
+            s.field("consecutive_failures", &n);
+        }
+        if let Some(d) = self.slow_call {
+            s.field("slow_call", &d)
+                .field("slow_call_rate", &self.slow_call_rate);
+        }
+        s.field("open_for", &self.open_for);
+        if let Some(d) = self.open_for_max {
+            s.field("open_for_max", &d);
+        }
+        s.field("half_open_calls", &self.half_open_calls);
+        if !self.listeners.is_empty() {
+            s.field("listeners", &self.listeners.len());
+        }
+        s.finish()
+    }
+}
+
+/// Builds a [`CircuitBreaker`]; every setting has the `#[circuit_breaker]` default.
+///
+/// [`build`](Self::build) checks the settings (as the attribute does at compile time)
+/// and returns an unregistered breaker; [`register`](Self::register) also shares it by
+/// name (see [`crate::registry`]).
+#[must_use]
+pub struct CircuitBreakerBuilder {
+    pub(crate) name: Cow<'static, str>,
+    failure_rate: f64,
+    window: Window,
+    min_calls: Option<u32>,
+    consecutive_failures: Option<u32>,
+    slow_call: Option<Duration>,
+    slow_call_rate: Option<f64>,
+    open_for: Duration,
+    open_for_max: Option<Duration>,
+    half_open_calls: u32,
+    listeners: Vec<Listener>,
+}
+
+impl fmt::Debug for CircuitBreakerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreakerBuilder")
+            .field("name", &self.name)
+            .field("failure_rate", &self.failure_rate)
+            .field("window", &self.window)
+            .field("min_calls", &self.min_calls)
+            .field("consecutive_failures", &self.consecutive_failures)
+            .field("slow_call", &self.slow_call)
+            .field("slow_call_rate", &self.slow_call_rate)
+            .field("open_for", &self.open_for)
+            .field("open_for_max", &self.open_for_max)
+            .field("half_open_calls", &self.half_open_calls)
+            .field("listeners", &self.listeners.len())
+            .finish()
+    }
+}
+
+impl CircuitBreakerBuilder {
+    pub(crate) fn new(name: Cow<'static, str>) -> Self {
+        CircuitBreakerBuilder {
+            name,
+            failure_rate: 0.5,
+            window: Window::Count(100),
+            min_calls: None,
+            consecutive_failures: None,
+            slow_call: None,
+            slow_call_rate: None,
+            open_for: Duration::from_secs(60),
+            open_for_max: None,
+            half_open_calls: 10,
+            listeners: Vec::new(),
+        }
+    }
+
+    /// Opens when the failure share of the window reaches `rate` (`rate >= threshold`,
+    /// as Resilience4j), once the window holds `min_calls` calls. 0 < rate ≤ 1;
+    /// default 0.5.
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = rate;
+        self
+    }
+
+    /// The calls the rates are computed over. Default [`Window::Count(100)`](Window).
+    pub fn window(mut self, window: Window) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// No decision is made before the window holds this many calls; at least 1.
+    /// Default 100; for [`Window::Count(N)`](Window) it is capped at `N` (as
+    /// Resilience4j's `minimumNumberOfCalls`), whether given or default.
+    pub fn min_calls(mut self, n: u32) -> Self {
+        self.min_calls = Some(n);
+        self
+    }
+
+    /// Also opens after `n` failures in a row (at least 1), whatever the window says.
+    /// Default: off.
+    pub fn consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = Some(n);
+        self
+    }
+
+    /// A call that takes strictly longer than `threshold` is slow; slow calls have
+    /// their own rate, [`slow_call_rate`](Self::slow_call_rate). Default: off, and
+    /// then no call reads the clock for it.
+    pub fn slow_call(mut self, threshold: Duration) -> Self {
+        self.slow_call = Some(threshold);
+        self
+    }
+
+    /// Opens when the slow share of the window reaches `rate`; 0 < rate ≤ 1. Needs
+    /// [`slow_call`](Self::slow_call). Default 1.0 (every call in the window slow;
+    /// Resilience4j defaults to 1.0 too, but with a 60s threshold always on).
+    pub fn slow_call_rate(mut self, rate: f64) -> Self {
+        self.slow_call_rate = Some(rate);
+        self
+    }
+
+    /// Time spent open before trial calls are let through: a breaker opened at `t`
+    /// admits a trial at `t + open_for` exactly. Default 60s. Zero is allowed: the
+    /// next call after opening is a trial.
+    pub fn open_for(mut self, d: Duration) -> Self {
+        self.open_for = d;
+        self
+    }
+
+    /// Each re-open from half-open doubles the open time, up to `max`
+    /// (≥ `open_for`); closing resets it to `open_for`. Default: off (no doubling).
+    pub fn open_for_max(mut self, max: Duration) -> Self {
+        self.open_for_max = Some(max);
+        self
+    }
+
+    /// Trial calls admitted in half-open (1 ≤ n ≤ 4095); further calls are rejected at
+    /// once. When all have finished, their failure and slow shares decide: below both
+    /// thresholds closes, else re-opens. Default 10, as Resilience4j.
+    pub fn half_open_calls(mut self, n: u32) -> Self {
+        self.half_open_calls = n;
+        self
+    }
+
+    /// Calls `listener` on every state change, on the thread that made it, after the
+    /// change took effect (see [`Transition`]). A listener must be quick; it may call
+    /// the breaker's methods. A listener that panics does not undo the change; the
+    /// panic is resumed once every listener has been told. Any number may be added.
+    pub fn on_transition(mut self, listener: impl Fn(&Transition) + Send + Sync + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Checks the settings and builds a breaker of its own (not registered: another
+    /// breaker with the same name is another breaker).
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        let (name, config) = self.check()?;
+        Ok(CircuitBreaker::from_config(name, Arc::new(config), false))
+    }
+
+    /// Checks the settings, then returns the breaker registered under this name,
+    /// registering a new one if there is none. The first configuration registered
+    /// under a name wins: when a breaker of that name exists with other settings (or
+    /// this builder adds listeners), the existing one is returned unchanged and the
+    /// conflict is recorded in [`registry::config_conflicts`](crate::registry::config_conflicts).
+    pub fn register(self) -> Result<CircuitBreaker, ConfigError> {
+        let (name, config) = self.check()?;
+        Ok(super::register(name, config))
+    }
+
+    /// What `#[circuit_breaker]` calls: never fails. Out-of-range values (possible only
+    /// from expressions; literals are checked at compile time) are clamped to the
+    /// nearest valid one: rates into (0, 1] (a rate of 0 or less becomes the smallest
+    /// positive `f64`; NaN becomes the default), `Count(0)` into `Count(1)` and above
+    /// 1 000 000 into 1 000 000, a zero time window into 1ns, `min_calls`,
+    /// `consecutive_failures` and `half_open_calls` of 0 into 1, `half_open_calls`
+    /// above 4095 into 4095, `open_for_max` below `open_for` into `open_for`; a
+    /// `slow_call_rate` without `slow_call` is ignored. Then registers as
+    /// [`register`](Self::register).
+    #[doc(hidden)]
+    pub fn register_clamped(self) -> CircuitBreaker {
+        let (name, config) = self.clamp();
+        super::register(name, config)
+    }
+
+    /// The checked configuration, for keyed breakers.
+    pub(crate) fn check(self) -> Result<(Cow<'static, str>, Config), ConfigError> {
+        let rate_ok = |r: f64| r > 0.0 && r <= 1.0;
+        if !rate_ok(self.failure_rate) {
+            return Err(ConfigError::new(
+                POLICY,
+                "failure_rate",
+                format!("must be in (0, 1], got {}", self.failure_rate),
+            ));
+        }
+        match self.window {
+            Window::Count(n) if n == 0 || n > MAX_WINDOW_CALLS => {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "window",
+                    format!("count(N) needs 1 <= N <= {MAX_WINDOW_CALLS}, got {n}"),
+                ));
+            }
+            Window::Time(d) if d.is_zero() => {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "window",
+                    "time(period) needs a period above zero",
+                ));
+            }
+            _ => {}
+        }
+        if self.min_calls == Some(0) {
+            return Err(ConfigError::new(POLICY, "min_calls", "must be at least 1"));
+        }
+        if self.consecutive_failures == Some(0) {
+            return Err(ConfigError::new(
+                POLICY,
+                "consecutive_failures",
+                "must be at least 1",
+            ));
+        }
+        if let Some(rate) = self.slow_call_rate {
+            if self.slow_call.is_none() {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "slow_call_rate",
+                    "has no effect without `slow_call`: set the slow-call threshold too",
+                ));
+            }
+            if !rate_ok(rate) {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "slow_call_rate",
+                    format!("must be in (0, 1], got {rate}"),
+                ));
+            }
+        }
+        if let Some(max) = self.open_for_max.filter(|max| *max < self.open_for) {
+            return Err(ConfigError::new(
+                POLICY,
+                "open_for_max",
+                format!(
+                    "must be at least `open_for` ({:?}), got {max:?}",
+                    self.open_for
+                ),
+            ));
+        }
+        if self.half_open_calls == 0 || self.half_open_calls > MAX_HALF_OPEN_CALLS {
+            return Err(ConfigError::new(
+                POLICY,
+                "half_open_calls",
+                format!(
+                    "needs 1 <= n <= {MAX_HALF_OPEN_CALLS}, got {}",
+                    self.half_open_calls
+                ),
+            ));
+        }
+        Ok(self.clamp())
+    }
+
+    /// The configuration with every value brought into range (see `register_clamped`).
+    pub(crate) fn clamp(self) -> (Cow<'static, str>, Config) {
+        let rate = |r: f64, default: f64| {
+            if r.is_nan() {
+                default
+            } else {
+                r.clamp(f64::MIN_POSITIVE, 1.0)
+            }
+        };
+        let window = match self.window {
+            Window::Count(n) => Window::Count(n.clamp(1, MAX_WINDOW_CALLS)),
+            Window::Time(d) => Window::Time(d.max(Duration::from_nanos(1))),
+        };
+        let mut min_calls = self.min_calls.unwrap_or(100).max(1);
+        if let Window::Count(n) = window {
+            min_calls = min_calls.min(n);
+        }
+        let slow_call_rate = match self.slow_call {
+            Some(_) => rate(self.slow_call_rate.unwrap_or(1.0), 1.0),
+            None => 1.0,
+        };
+        let config = Config {
+            failure_rate: rate(self.failure_rate, 0.5),
+            window,
+            min_calls,
+            consecutive_failures: self.consecutive_failures.map(|n| n.max(1)),
+            slow_call: self.slow_call,
+            slow_call_rate,
+            open_for: self.open_for,
+            open_for_max: self.open_for_max.map(|max| max.max(self.open_for)),
+            half_open_calls: self.half_open_calls.clamp(1, MAX_HALF_OPEN_CALLS),
+            listeners: self.listeners,
+        };
+        (self.name, config)
+    }
+}

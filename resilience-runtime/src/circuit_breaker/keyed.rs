@@ -1,0 +1,237 @@
+//! Keyed breakers: one breaker per key value (`#[circuit_breaker(key = expr)]`).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use super::config::Config;
+use super::{CircuitBreaker, CircuitBreakerBuilder};
+use crate::config::ConfigError;
+use crate::keyed::KeyedMap;
+use crate::registry::Registry;
+use crate::rejection::FromRejection;
+
+/// One [`CircuitBreaker`] per distinct key, all with the same settings: a failing
+/// tenant, host or shard opens its own breaker and leaves the others closed.
+///
+/// At most `max_keys` breakers are held (default 10 000 for `#[circuit_breaker(key =
+/// ..)]`); when a new key arrives at a full map, the least recently used key's breaker
+/// is dropped (and starts closed and empty if that key comes back). Keys may be of any
+/// `Hash + Eq + Clone + Send + Sync + 'static` type; the type is not part of
+/// `KeyedCircuitBreaker`'s, so a `static` can hold one. Looking up a known key takes a
+/// short lock on one of 16 shards and allocates nothing; a new key allocates its
+/// breaker.
+///
+/// Every key's breaker has the keyed breaker's name (used in rejections and given to
+/// listeners, which are told of every key's transitions); the rejection message of a
+/// keyed breaker gives no reason, as the name does not say which key opened.
+///
+/// ```
+/// use resilience_runtime::{CircuitBreaker, CircuitState, KeyedCircuitBreaker, Rejection};
+/// use resilience_runtime::circuit_breaker::Window;
+///
+/// let per_host = KeyedCircuitBreaker::new(
+///     CircuitBreaker::builder("hosts").window(Window::Count(2)),
+///     1_000,
+/// )
+/// .unwrap();
+/// for _ in 0..2 {
+///     let _ = per_host.call_blocking("a.example", || Err::<(), _>(Rejection::ShuttingDown {
+///         name: "backend".into(),
+///     }));
+/// }
+/// assert_eq!(per_host.get(&"a.example").unwrap().state(), CircuitState::Open);
+/// assert!(per_host.call_blocking("b.example", || Ok::<_, Rejection>(())).is_ok());
+/// ```
+#[derive(Clone)]
+pub struct KeyedCircuitBreaker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: Cow<'static, str>,
+    config: Arc<Config>,
+    map: KeyedMap<CircuitBreaker>,
+}
+
+impl fmt::Debug for KeyedCircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedCircuitBreaker")
+            .field("name", &self.inner.name)
+            .field("keys", &self.inner.map.len())
+            .field("max_keys", &self.inner.map.max_keys())
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+/// Keyed breakers by name.
+pub(crate) static KEYED: Registry<KeyedCircuitBreaker> = Registry::new();
+
+impl KeyedCircuitBreaker {
+    /// A keyed breaker of its own (not registered) with `builder`'s settings for each
+    /// key, holding at most `max_keys` keys (≥ 1).
+    pub fn new(builder: CircuitBreakerBuilder, max_keys: usize) -> Result<Self, ConfigError> {
+        let (name, config) = Self::check(builder, max_keys)?;
+        Ok(Self::from_parts(name, config, max_keys))
+    }
+
+    /// Like [`new`](Self::new), but shared by name as
+    /// [`CircuitBreakerBuilder::register`] (in a registry of keyed breakers, apart from
+    /// plain ones): the first configuration wins, conflicts are recorded in
+    /// [`registry::config_conflicts`](crate::registry::config_conflicts).
+    pub fn register(builder: CircuitBreakerBuilder, max_keys: usize) -> Result<Self, ConfigError> {
+        let (name, config) = Self::check(builder, max_keys)?;
+        Ok(Self::register_parts(name, config, max_keys))
+    }
+
+    /// What `#[circuit_breaker(key = ..)]` calls: never fails; settings are clamped as
+    /// [`CircuitBreakerBuilder::register_clamped`] does, `max_keys` of 0 becomes 1;
+    /// registered by name as [`register`](Self::register).
+    #[doc(hidden)]
+    pub fn new_clamped(builder: CircuitBreakerBuilder, max_keys: usize) -> Self {
+        let (name, config) = builder.clamp();
+        Self::register_parts(name, config, max_keys.max(1))
+    }
+
+    fn check(
+        builder: CircuitBreakerBuilder,
+        max_keys: usize,
+    ) -> Result<(Cow<'static, str>, Config), ConfigError> {
+        if max_keys == 0 {
+            return Err(ConfigError::new(
+                "circuit_breaker",
+                "max_keys",
+                "must be at least 1",
+            ));
+        }
+        builder.check()
+    }
+
+    fn from_parts(name: Cow<'static, str>, config: Config, max_keys: usize) -> Self {
+        KeyedCircuitBreaker {
+            inner: Arc::new(Inner {
+                name,
+                config: Arc::new(config),
+                map: KeyedMap::new(max_keys),
+            }),
+        }
+    }
+
+    fn register_parts(name: Cow<'static, str>, config: Config, max_keys: usize) -> Self {
+        let (keyed, existed) = KEYED.get_or_insert_with(name.clone(), || {
+            Self::from_parts(name.clone(), config.clone(), max_keys)
+        });
+        let inner = &keyed.inner;
+        if existed
+            && (!inner.config.same_settings(&config)
+                || !config.listeners.is_empty()
+                || inner.map.max_keys() != max_keys)
+        {
+            crate::registry::report_conflict(
+                "circuit_breaker",
+                name,
+                format!("{:?}, max_keys: {}", inner.config, inner.map.max_keys()),
+                format!("{config:?}, max_keys: {max_keys}"),
+            );
+        }
+        keyed
+    }
+
+    /// The name shared by every key's breaker.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The most keys held at once.
+    pub fn max_keys(&self) -> usize {
+        self.inner.map.max_keys()
+    }
+
+    /// Keys held now.
+    pub fn len(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    /// True when no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The breaker of `key`, if the key is held (counts as a use of the key).
+    pub fn get<K>(&self, key: &K) -> Option<CircuitBreaker>
+    where
+        K: crate::PolicyKey,
+    {
+        self.inner.map.get(key)
+    }
+
+    /// The breaker of `key`, created (closed) if the key is not held.
+    pub fn breaker<K>(&self, key: &K) -> CircuitBreaker
+    where
+        K: crate::PolicyKey,
+    {
+        self.inner.map.get_or_insert_with(key, || {
+            CircuitBreaker::from_config(self.inner.name.clone(), self.inner.config.clone(), true)
+        })
+    }
+
+    /// Drops every key's breaker: each key starts again closed and empty. Handles
+    /// from [`get`](Self::get) keep working but no longer serve calls made through
+    /// this keyed breaker.
+    pub fn clear(&self) {
+        self.inner.map.clear();
+    }
+
+    /// Every key's breaker, in no particular order.
+    pub fn breakers(&self) -> Vec<CircuitBreaker> {
+        self.inner.map.values()
+    }
+
+    /// [`CircuitBreaker::call`] through `key`'s breaker.
+    pub async fn call<K, T, E, F>(&self, key: K, future: F) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+    {
+        let breaker = self.breaker(&key);
+        breaker.call(future).await
+    }
+
+    /// [`CircuitBreaker::call_with`] through `key`'s breaker.
+    pub async fn call_with<K, T, E, F, R>(&self, key: K, record_if: R, future: F) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+        R: FnOnce(&E) -> bool,
+    {
+        let breaker = self.breaker(&key);
+        breaker.call_with(record_if, future).await
+    }
+
+    /// [`CircuitBreaker::call_blocking`] through `key`'s breaker.
+    pub fn call_blocking<K, T, E>(&self, key: K, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        E: FromRejection,
+    {
+        self.breaker(&key).call_blocking(f)
+    }
+
+    /// [`CircuitBreaker::call_blocking_with`] through `key`'s breaker.
+    pub fn call_blocking_with<K, T, E>(
+        &self,
+        key: K,
+        record_if: impl FnOnce(&E) -> bool,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        E: FromRejection,
+    {
+        self.breaker(&key).call_blocking_with(record_if, f)
+    }
+}

@@ -1,0 +1,667 @@
+//! One breaker's shared state: the state word, the closed-state window, and the cold
+//! part (open time, last reason) that only transitions touch.
+//!
+//! # The state word
+//!
+//! One `AtomicU64`: the state (3 bits), an epoch (13 bits) bumped by every
+//! transition, and, in half-open, the trial counters (12 bits each: admitted,
+//! finished, failed, slow). A permit remembers the state and epoch it was admitted
+//! under (its *tag*); its outcome counts only while the tag still matches, so a call
+//! that straddles a transition never counts towards the next state's decision, and
+//! trial counters change only by compare-and-swap against the same tag.
+//!
+//! Transitions take the cold mutex (never on a call's hot path), re-check the word,
+//! prepare what the new state needs (open deadline, cleared window), then publish the
+//! new word; listeners are called after the mutex is released.
+
+use std::borrow::Cow;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::config::{Config, Window as WindowConfig};
+use super::window::{CachePadded, CountWindow, Counts, FAILED, RECORDED, SLOW, TimeWindow};
+use super::{CircuitState, Metrics, Transition};
+use crate::rejection::{HumanDuration, Rejection};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+
+pub(crate) const CLOSED: u64 = 0;
+pub(crate) const OPEN: u64 = 1;
+pub(crate) const HALF_OPEN: u64 = 2;
+pub(crate) const FORCED_OPEN: u64 = 3;
+pub(crate) const DISABLED: u64 = 4;
+
+const STATE: u64 = 0b111;
+const EPOCH: u64 = 0x1FFF << 3;
+const EPOCH_ONE: u64 = 1 << 3;
+/// State and epoch: what a permit remembers.
+const TAG: u64 = 0xFFFF;
+const ISSUED: u32 = 16;
+const FINISHED: u32 = 28;
+const TRIAL_FAILED: u32 = 40;
+const TRIAL_SLOW: u32 = 52;
+const FIELD: u64 = 0xFFF;
+
+#[inline]
+fn field(word: u64, shift: u32) -> u64 {
+    (word >> shift) & FIELD
+}
+
+/// The word of the next epoch in `state`, trial counters at zero.
+fn next_word(word: u64, state: u64) -> u64 {
+    ((word & EPOCH).wrapping_add(EPOCH_ONE) & EPOCH) | state
+}
+
+fn state_of(word: u64) -> CircuitState {
+    match word & STATE {
+        CLOSED => CircuitState::Closed,
+        OPEN => CircuitState::Open,
+        HALF_OPEN => CircuitState::HalfOpen,
+        FORCED_OPEN => CircuitState::ForcedOpen,
+        _ => CircuitState::Disabled,
+    }
+}
+
+fn nanos_of(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `0.6` as `60%`, `1/3` as `33.3%`.
+pub(crate) fn percent(x: f64) -> String {
+    let p = (x * 1000.0).round() / 10.0;
+    if p.fract() == 0.0 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// What an admitted call is, for the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Admitted while closed, under this tag.
+    Closed(u64),
+    /// A half-open trial, under this tag.
+    Trial(u64),
+    /// Admitted while disabled, or already recorded: counts for nothing.
+    Passive,
+}
+
+pub(crate) struct Shared {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) config: std::sync::Arc<Config>,
+    head: CachePadded<Head>,
+    window: Window,
+    consecutive: CachePadded<AtomicU32>,
+    rejections: CachePadded<AtomicU64>,
+    cold: Mutex<Cold>,
+    base: Instant,
+    /// Keyed breakers share one name between keys: their reason is not looked up.
+    #[cfg_attr(loom, allow(dead_code))]
+    keyed: bool,
+    /// `consecutive_failures`, 0 when off.
+    streak_limit: u32,
+    /// Slow-call detection is on: admission reads the clock.
+    pub(crate) timed: bool,
+    /// Recording reads the clock (slow calls, or a time window).
+    clocked: bool,
+    #[cfg(not(loom))]
+    me: std::sync::Weak<Shared>,
+}
+
+struct Head {
+    word: AtomicU64,
+    /// While open: the end of the open period, in nanoseconds since `base`.
+    open_until: AtomicU64,
+}
+
+// The count window's hot counters stay inline, on cache lines of their own.
+#[allow(clippy::large_enum_variant)]
+enum Window {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+struct Cold {
+    /// The open time of the next opening (doubles on re-opens up to `open_for_max`).
+    open_for: Duration,
+    /// Why the breaker last opened.
+    reason: Option<String>,
+    last_transition: Option<Instant>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        name: Cow<'static, str>,
+        config: std::sync::Arc<Config>,
+        keyed: bool,
+        #[cfg(not(loom))] me: std::sync::Weak<Shared>,
+    ) -> Self {
+        let window = match config.window {
+            WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
+            WindowConfig::Time(period) => Window::Time(TimeWindow::new(nanos_of(period))),
+        };
+        let timed = config.slow_call.is_some();
+        Shared {
+            name,
+            head: CachePadded(Head {
+                word: AtomicU64::new(CLOSED),
+                open_until: AtomicU64::new(0),
+            }),
+            clocked: timed || matches!(window, Window::Time(_)),
+            window,
+            consecutive: CachePadded(AtomicU32::new(0)),
+            rejections: CachePadded(AtomicU64::new(0)),
+            cold: Mutex::new(Cold {
+                open_for: config.open_for,
+                reason: None,
+                last_transition: None,
+            }),
+            base: Instant::now(),
+            keyed,
+            streak_limit: config.consecutive_failures.unwrap_or(0),
+            timed,
+            config,
+            #[cfg(not(loom))]
+            me,
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        nanos_of(at.saturating_duration_since(self.base))
+    }
+
+    fn cold(&self) -> crate::sync::MutexGuard<'_, Cold> {
+        self.cold.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    // -----------------------------------------------------------------------------
+    // Admission
+    // -----------------------------------------------------------------------------
+
+    /// Admits a call, or says why not. Closed: one load.
+    #[inline]
+    pub(crate) fn admit(&self) -> Result<Kind, Rejection> {
+        let word = self.head.word.load(Ordering::Acquire);
+        if word & STATE == CLOSED {
+            return Ok(Kind::Closed(word & TAG));
+        }
+        self.admit_cold(word)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn admit_cold(&self, mut word: u64) -> Result<Kind, Rejection> {
+        loop {
+            match word & STATE {
+                CLOSED => return Ok(Kind::Closed(word & TAG)),
+                DISABLED => return Ok(Kind::Passive),
+                FORCED_OPEN => return Err(self.reject(Duration::MAX)),
+                OPEN => {
+                    let now = self.nanos(Instant::now());
+                    let until = self.head.open_until.load(Ordering::Relaxed);
+                    if now < until {
+                        return Err(self.reject(Duration::from_nanos(until - now)));
+                    }
+                    self.to_half_open(word);
+                    word = self.head.word.load(Ordering::Acquire);
+                }
+                _ => {
+                    if field(word, ISSUED) >= u64::from(self.config.half_open_calls) {
+                        // Every trial slot is taken; one frees when a trial ends.
+                        return Err(self.reject(Duration::ZERO));
+                    }
+                    match self.head.word.compare_exchange_weak(
+                        word,
+                        word + (1 << ISSUED),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return Ok(Kind::Trial(word & TAG)),
+                        Err(actual) => word = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    fn reject(&self, retry_after: Duration) -> Rejection {
+        self.rejections.fetch_add(1, Ordering::Relaxed);
+        Rejection::CircuitOpen {
+            name: self.name.clone(),
+            retry_after,
+        }
+    }
+
+    // -----------------------------------------------------------------------------
+    // Recording
+    // -----------------------------------------------------------------------------
+
+    /// Records the outcome of a call admitted as `kind` that started at `start` (set
+    /// when slow-call detection is on).
+    #[inline]
+    pub(crate) fn finish(&self, kind: Kind, failed: bool, start: Option<Instant>) {
+        match kind {
+            Kind::Closed(tag) => {
+                if !failed && !self.clocked {
+                    if let Window::Count(window) = &self.window {
+                        if window.is_clean() {
+                            // A success into a window of successes changes nothing.
+                            self.end_streak();
+                            return;
+                        }
+                    }
+                }
+                self.finish_closed(tag, failed, start);
+            }
+            Kind::Trial(tag) => self.finish_trial(tag, failed, start),
+            Kind::Passive => {}
+        }
+    }
+
+    /// Gives back what a call that counts as neither success nor failure held (a
+    /// trial slot), e.g. when it was cancelled or its error is not recorded.
+    pub(crate) fn release(&self, kind: Kind) {
+        if let Kind::Trial(tag) = kind {
+            let mut word = self.head.word.load(Ordering::Acquire);
+            loop {
+                if word & TAG != tag || field(word, ISSUED) == 0 {
+                    return;
+                }
+                match self.head.word.compare_exchange_weak(
+                    word,
+                    word - (1 << ISSUED),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => word = actual,
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn end_streak(&self) {
+        if self.streak_limit != 0 && self.consecutive.load(Ordering::Relaxed) != 0 {
+            self.consecutive.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// `now` and whether the call was slow, reading the clock only if needed.
+    fn clock(&self, start: Option<Instant>) -> (Option<Instant>, bool) {
+        if !self.clocked {
+            return (None, false);
+        }
+        let now = Instant::now();
+        let slow = match (self.config.slow_call, start) {
+            (Some(threshold), Some(start)) => now.saturating_duration_since(start) > threshold,
+            _ => false,
+        };
+        (Some(now), slow)
+    }
+
+    #[inline(never)]
+    fn finish_closed(&self, tag: u64, failed: bool, start: Option<Instant>) {
+        let (now, slow) = self.clock(start);
+        let counts = match &self.window {
+            Window::Count(window) => {
+                if !failed && !slow && window.is_clean() {
+                    self.end_streak();
+                    return;
+                }
+                if self.head.word.load(Ordering::Acquire) & TAG != tag {
+                    return; // admitted before a transition
+                }
+                let slot = RECORDED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
+                let (word, grew) = window.record(slot);
+                // In a count window a plain success never raises a rate: it can only
+                // open the breaker by bringing the calls up to `min_calls`.
+                if failed || slow || grew {
+                    window.decode(word)
+                } else {
+                    None
+                }
+            }
+            Window::Time(window) => {
+                if self.head.word.load(Ordering::Acquire) & TAG != tag {
+                    return;
+                }
+                let now = self.nanos(now.unwrap_or_else(Instant::now));
+                window.record(now, failed, slow)
+            }
+        };
+        if let Some(reason) = counts.and_then(|c| self.window_verdict(c)) {
+            self.trip(tag, reason);
+            return;
+        }
+        if self.streak_limit != 0 {
+            if failed {
+                let n = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
+                if n >= self.streak_limit {
+                    self.trip(tag, format!("{n} failures in a row"));
+                }
+            } else {
+                self.end_streak();
+            }
+        }
+    }
+
+    /// Why the window's counts open the breaker, if they do.
+    fn window_verdict(&self, c: Counts) -> Option<String> {
+        let cfg = &self.config;
+        if c.calls == 0 || c.calls < u64::from(cfg.min_calls) {
+            return None;
+        }
+        let share = |n: u64| n as f64 / c.calls as f64;
+        if c.failures > 0 && share(c.failures) >= cfg.failure_rate {
+            let rates = format!(
+                "({} >= {})",
+                percent(share(c.failures)),
+                percent(cfg.failure_rate)
+            );
+            return Some(match cfg.window {
+                WindowConfig::Count(_) => format!(
+                    "{} of the last {} calls failed {rates}",
+                    c.failures, c.calls
+                ),
+                WindowConfig::Time(period) => format!(
+                    "{} of {} calls in the last {} failed {rates}",
+                    c.failures,
+                    c.calls,
+                    HumanDuration(period)
+                ),
+            });
+        }
+        let threshold = cfg.slow_call?;
+        if c.slow > 0 && share(c.slow) >= cfg.slow_call_rate {
+            let during = match cfg.window {
+                WindowConfig::Count(_) => String::new(),
+                WindowConfig::Time(period) => format!(" in the last {}", HumanDuration(period)),
+            };
+            return Some(format!(
+                "{} of {} calls{during} slower than {} ({} >= {})",
+                c.slow,
+                c.calls,
+                HumanDuration(threshold),
+                percent(share(c.slow)),
+                percent(cfg.slow_call_rate)
+            ));
+        }
+        None
+    }
+
+    #[inline(never)]
+    fn finish_trial(&self, tag: u64, failed: bool, start: Option<Instant>) {
+        let (_, slow) = self.clock(start);
+        let add =
+            (1 << FINISHED) | (u64::from(failed) << TRIAL_FAILED) | (u64::from(slow) << TRIAL_SLOW);
+        let mut word = self.head.word.load(Ordering::Acquire);
+        loop {
+            if word & TAG != tag {
+                return; // the breaker moved on (e.g. reset by hand)
+            }
+            match self.head.word.compare_exchange_weak(
+                word,
+                word + add,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(actual) => word = actual,
+            }
+        }
+        let word = word + add;
+        if field(word, FINISHED) >= u64::from(self.config.half_open_calls) {
+            self.decide(word);
+        }
+    }
+
+    // -----------------------------------------------------------------------------
+    // Transitions
+    // -----------------------------------------------------------------------------
+
+    /// Closed (under `tag`) to open.
+    #[cold]
+    #[inline(never)]
+    fn trip(&self, tag: u64, reason: String) {
+        let now = Instant::now();
+        let mut cold = self.cold();
+        let word = self.head.word.load(Ordering::Acquire);
+        if word & TAG != tag {
+            return; // someone else moved it already
+        }
+        let until = self.nanos(now).saturating_add(nanos_of(cold.open_for));
+        self.head.open_until.store(until, Ordering::Relaxed);
+        self.head
+            .word
+            .store(next_word(word, OPEN), Ordering::Release);
+        cold.reason = Some(reason.clone());
+        cold.last_transition = Some(now);
+        drop(cold);
+        self.notify(CircuitState::Closed, CircuitState::Open, now, Some(reason));
+    }
+
+    /// Open (as `word`) to half-open, once the open period is over. The transition is
+    /// dated at the end of the open period, whenever it is noticed.
+    #[cold]
+    #[inline(never)]
+    fn to_half_open(&self, word: u64) {
+        let mut cold = self.cold();
+        if self.head.word.load(Ordering::Acquire) != word {
+            return;
+        }
+        let until = self.head.open_until.load(Ordering::Relaxed);
+        let at = self.base + Duration::from_nanos(until);
+        self.head
+            .word
+            .store(next_word(word, HALF_OPEN), Ordering::Release);
+        cold.last_transition = Some(at);
+        drop(cold);
+        self.notify(CircuitState::Open, CircuitState::HalfOpen, at, None);
+    }
+
+    /// Every trial of the half-open `word` has finished: close or re-open.
+    #[cold]
+    #[inline(never)]
+    fn decide(&self, word: u64) {
+        let now = Instant::now();
+        let mut cold = self.cold();
+        if self.head.word.load(Ordering::Acquire) != word {
+            return;
+        }
+        let cfg = &self.config;
+        let n = u64::from(cfg.half_open_calls);
+        let (failed, slow) = (field(word, TRIAL_FAILED), field(word, TRIAL_SLOW));
+        let share = |k: u64| k as f64 / n as f64;
+        let reason = if failed > 0 && share(failed) >= cfg.failure_rate {
+            Some(format!(
+                "{failed} of {n} trial calls failed ({} >= {})",
+                percent(share(failed)),
+                percent(cfg.failure_rate)
+            ))
+        } else {
+            cfg.slow_call
+                .filter(|_| slow > 0 && share(slow) >= cfg.slow_call_rate)
+                .map(|threshold| {
+                    format!(
+                        "{slow} of {n} trial calls slower than {} ({} >= {})",
+                        HumanDuration(threshold),
+                        percent(share(slow)),
+                        percent(cfg.slow_call_rate)
+                    )
+                })
+        };
+        let to = match &reason {
+            Some(_) => {
+                if let Some(max) = cfg.open_for_max {
+                    cold.open_for = cold.open_for.checked_mul(2).unwrap_or(max).min(max);
+                }
+                let until = self.nanos(now).saturating_add(nanos_of(cold.open_for));
+                self.head.open_until.store(until, Ordering::Relaxed);
+                cold.reason.clone_from(&reason);
+                OPEN
+            }
+            None => {
+                self.clear_closed_state(&mut cold);
+                CLOSED
+            }
+        };
+        // No trial is in flight, so nothing else changes the word; a failed exchange
+        // would mean a bug, and then leaving the word alone is the safe choice.
+        if self
+            .head
+            .word
+            .compare_exchange(
+                word,
+                next_word(word, to),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return;
+        }
+        cold.last_transition = Some(now);
+        drop(cold);
+        self.notify(CircuitState::HalfOpen, state_of(to), now, reason);
+    }
+
+    /// Empties the window, ends the failure streak and resets the open time, before
+    /// the breaker closes.
+    fn clear_closed_state(&self, cold: &mut Cold) {
+        match &self.window {
+            Window::Count(window) => window.clear(),
+            Window::Time(window) => window.clear(),
+        }
+        self.consecutive.store(0, Ordering::Relaxed);
+        cold.open_for = self.config.open_for;
+    }
+
+    /// Moves to `to` by hand: `FORCED_OPEN`, `DISABLED`, or `CLOSED` (reset).
+    pub(crate) fn set_by_hand(&self, to: u64) {
+        let now = Instant::now();
+        let mut cold = self.cold();
+        if to == CLOSED {
+            self.clear_closed_state(&mut cold);
+        }
+        let Ok(old) = self
+            .head
+            .word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                Some(next_word(w, to))
+            })
+        else {
+            unreachable!("the closure always returns Some")
+        };
+        if old & STATE == to {
+            return; // e.g. a reset of a closed breaker: window cleared, nothing to tell
+        }
+        cold.last_transition = Some(now);
+        drop(cold);
+        let reason = (to == FORCED_OPEN).then(|| "forced open by hand".to_owned());
+        self.notify(state_of(old), state_of(to), now, reason);
+    }
+
+    fn notify(&self, from: CircuitState, to: CircuitState, at: Instant, reason: Option<String>) {
+        if matches!(to, CircuitState::Open | CircuitState::ForcedOpen) {
+            self.remember_for_messages();
+        }
+        let listeners = &self.config.listeners;
+        if listeners.is_empty() {
+            return;
+        }
+        let transition = Transition {
+            name: self.name.clone(),
+            from,
+            to,
+            at,
+            reason,
+        };
+        let mut panic = None;
+        for listener in listeners {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| listener(&transition))) {
+                panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = panic {
+            if !std::thread::panicking() {
+                resume_unwind(payload);
+            }
+        }
+    }
+
+    #[cfg(not(loom))]
+    fn remember_for_messages(&self) {
+        if !self.keyed {
+            super::remember_opened(&self.name, self.me.clone());
+        }
+    }
+
+    #[cfg(loom)]
+    fn remember_for_messages(&self) {}
+
+    // -----------------------------------------------------------------------------
+    // Inspection
+    // -----------------------------------------------------------------------------
+
+    /// The state now; an open breaker whose open period is over turns half-open here.
+    pub(crate) fn state(&self) -> CircuitState {
+        let word = self.head.word.load(Ordering::Acquire);
+        if word & STATE == OPEN
+            && self.nanos(Instant::now()) >= self.head.open_until.load(Ordering::Relaxed)
+        {
+            self.to_half_open(word);
+            return state_of(self.head.word.load(Ordering::Acquire));
+        }
+        state_of(word)
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let state = self.state();
+        let word = self.head.word.load(Ordering::Acquire);
+        let counts = if word & STATE == HALF_OPEN {
+            Counts {
+                calls: field(word, FINISHED),
+                failures: field(word, TRIAL_FAILED),
+                slow: field(word, TRIAL_SLOW),
+            }
+        } else {
+            match &self.window {
+                Window::Count(window) => window.counts(),
+                Window::Time(window) => window.sum(window.index(self.nanos(Instant::now()))),
+            }
+        };
+        let share = |n: u64| {
+            if counts.calls == 0 {
+                0.0
+            } else {
+                n as f64 / counts.calls as f64
+            }
+        };
+        Metrics {
+            state,
+            calls: counts.calls,
+            failures: counts.failures,
+            slow_calls: counts.slow,
+            failure_rate: share(counts.failures),
+            slow_call_rate: share(counts.slow),
+            rejections: self.rejections.load(Ordering::Relaxed),
+            last_transition: self.cold().last_transition,
+        }
+    }
+
+    /// Why calls are rejected now, for [`Rejection`]'s message.
+    pub(crate) fn reason(&self) -> Option<String> {
+        let word = self.head.word.load(Ordering::Acquire);
+        match word & STATE {
+            HALF_OPEN => Some(format!(
+                "half-open, all {} trial calls are in flight",
+                self.config.half_open_calls
+            )),
+            FORCED_OPEN => Some("forced open by hand".to_owned()),
+            _ => self.cold().reason.clone(),
+        }
+    }
+}

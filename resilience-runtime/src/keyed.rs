@@ -1,0 +1,437 @@
+//! A bounded, type-erased map from keys to shared policy instances, dropping the least
+//! recently used key first: the storage behind keyed policies (`key = expr`).
+//!
+//! # API (stable; used by keyed circuit breakers and keyed rate limiters)
+//!
+//! ```text
+//! pub(crate) struct KeyedMap<V: Clone>;
+//! impl<V: Clone> KeyedMap<V> {
+//!     fn new(max_keys: usize) -> Self;            // 0 is taken as 1
+//!     fn max_keys(&self) -> usize;
+//!     fn len(&self) -> usize;
+//!     fn get<K: PolicyKey>(&self, key: &K) -> Option<V>;  // counts as a use
+//!     fn get_or_insert_with<K: PolicyKey>(&self, key: &K, make: impl FnOnce() -> V) -> V;
+//!     fn values(&self) -> Vec<V>;                   // every held value, no order
+//!     fn clear(&self);
+//! }
+//! // PolicyKey = Hash + Eq + Clone + Send + Sync + 'static
+//! ```
+//!
+//! The map is not generic over the key type, so a `static` (which cannot name the
+//! type of a `key = expr` expression) can hold one: keys are stored as
+//! `Box<dyn Any + Send + Sync>` next to their hash, and compared by downcasting. A key
+//! of another type than the stored one is simply a different key.
+//!
+//! # Costs
+//!
+//! - A look-up of a present key hashes it once, locks one of [`SHARDS`] shards (chosen
+//!   by the hash, so two threads on different keys rarely meet), compares, clones the
+//!   value, and makes no heap allocation.
+//! - Recency is a stamp per entry taken from one map-wide counter. A look-up writes
+//!   that counter only when its entry is not already among the most recent stamps
+//!   (within `max_keys / 64` of the newest), so a thread that keeps using the same few
+//!   keys does not write shared memory at all. For `max_keys < 64` the order is exact;
+//!   above that, keys used within the last `max_keys / 64` stamps may be ordered among
+//!   themselves arbitrarily, which never drops a key used more recently than one kept
+//!   outside that window.
+//! - Inserting a new key allocates (the boxed key, the shard's slot). When the map is
+//!   full, the entry with the oldest stamp is dropped. Finding it scans the map once
+//!   per `max(1, max_keys / 16)` evictions (capped at 1024): the scan keeps that many
+//!   oldest entries as candidates, and a candidate is dropped only if it was not used
+//!   since, which makes each drop the true least recently used entry.
+//! - Concurrent inserts of new keys may hold the map above `max_keys` by at most the
+//!   number of threads inserting at that instant, until each has dropped its extra key.
+//!
+//! `make` runs under the shard's lock, so two threads that ask for the same new key at
+//! once get the same value; it must be short and must not touch the same map.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// What a key of a keyed policy (`key = expr`) must be: hashable, comparable,
+/// clonable, shareable across threads and owned. Implemented for every
+/// `Hash + Eq + Clone + Send + Sync + 'static` type; its methods are the map's access
+/// to those traits, so that a type that is not a key is reported once, as such.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the key of a keyed policy",
+    label = "a key must be `Hash + Eq + Clone + Send + Sync + 'static`",
+    note = "give an owned, hashable value, e.g. `key = tenant.to_string()`, `key = region.id` or `key = price.to_bits()`"
+)]
+pub trait PolicyKey: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn hash_key<H: Hasher>(&self, state: &mut H);
+    #[doc(hidden)]
+    fn eq_key(&self, other: &Self) -> bool;
+    #[doc(hidden)]
+    fn clone_key(&self) -> Self
+    where
+        Self: Sized;
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> PolicyKey for K {
+    #[inline]
+    fn hash_key<H: Hasher>(&self, state: &mut H) {
+        self.hash(state);
+    }
+    #[inline]
+    fn eq_key(&self, other: &Self) -> bool {
+        self == other
+    }
+    #[inline]
+    fn clone_key(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Hashes a key through [`PolicyKey`].
+struct KeyHash<'a, K>(&'a K);
+
+impl<K: PolicyKey> Hash for KeyHash<'_, K> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash_key(state);
+    }
+}
+
+/// Number of independently locked parts of a map.
+pub(crate) const SHARDS: usize = 16;
+
+/// A bounded map from keys of any one type to shared values; see the module docs.
+pub(crate) struct KeyedMap<V: Clone> {
+    shards: [Mutex<Shard<V>>; SHARDS],
+    hasher: RandomState,
+    max_keys: usize,
+    /// Look-ups may skip refreshing an entry whose stamp is within this of the newest.
+    slack: u64,
+    len: AtomicUsize,
+    /// The newest recency stamp handed out.
+    stamp: AtomicU64,
+    eviction: Mutex<Vec<Candidate>>,
+}
+
+/// One shard: entries by full hash (hashed again by identity), collisions in a `Vec`.
+type Shard<V> = HashMap<u64, Vec<Entry<V>>, BuildHasherDefault<IdentityHasher>>;
+
+struct Entry<V> {
+    key: Box<dyn Any + Send + Sync>,
+    value: V,
+    /// Unique for the map's life: the stamp the entry was inserted with.
+    id: u64,
+    last_used: AtomicU64,
+}
+
+/// An entry that was among the oldest at the last scan.
+#[derive(Clone, Copy)]
+struct Candidate {
+    hash: u64,
+    id: u64,
+    last_used: u64,
+}
+
+impl<V: Clone> KeyedMap<V> {
+    /// An empty map holding at most `max_keys` keys (0 is taken as 1).
+    pub(crate) fn new(max_keys: usize) -> Self {
+        let max_keys = max_keys.max(1);
+        KeyedMap {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::default())),
+            hasher: RandomState::new(),
+            max_keys,
+            slack: (max_keys / 64) as u64,
+            len: AtomicUsize::new(0),
+            stamp: AtomicU64::new(0),
+            eviction: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The most keys held at once.
+    pub(crate) fn max_keys(&self) -> usize {
+        self.max_keys
+    }
+
+    /// Keys held now.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// The value held for `key`, if any; counts as a use of the key.
+    pub(crate) fn get<K: PolicyKey>(&self, key: &K) -> Option<V> {
+        let hash = self.hasher.hash_one(KeyHash(key));
+        let shard = self.shard(hash);
+        find(&shard, hash, key).map(|entry| {
+            self.touch(entry);
+            entry.value.clone()
+        })
+    }
+
+    /// The value held for `key`, or the one `make` builds, inserted now (dropping the
+    /// least recently used key if the map is full).
+    pub(crate) fn get_or_insert_with<K: PolicyKey>(&self, key: &K, make: impl FnOnce() -> V) -> V {
+        let hash = self.hasher.hash_one(KeyHash(key));
+        let value = {
+            let mut shard = self.shard(hash);
+            if let Some(entry) = find(&shard, hash, key) {
+                self.touch(entry);
+                return entry.value.clone();
+            }
+            let id = self.stamp.fetch_add(1, Ordering::Relaxed) + 1;
+            let value = make();
+            shard.entry(hash).or_default().push(Entry {
+                key: Box::new(key.clone_key()),
+                value: value.clone(),
+                id,
+                last_used: AtomicU64::new(id),
+            });
+            value
+        };
+        if self.len.fetch_add(1, Ordering::Relaxed) >= self.max_keys {
+            self.evict_one();
+        }
+        value
+    }
+
+    /// Every value held, in no particular order.
+    pub(crate) fn values(&self) -> Vec<V> {
+        let mut values = Vec::with_capacity(self.len());
+        for shard in &self.shards {
+            let shard = lock(shard);
+            values.extend(shard.values().flatten().map(|e| e.value.clone()));
+        }
+        values
+    }
+
+    /// Drops every key.
+    pub(crate) fn clear(&self) {
+        let mut candidates = lock(&self.eviction);
+        candidates.clear();
+        for shard in &self.shards {
+            let mut shard = lock(shard);
+            let n: usize = shard.values().map(Vec::len).sum();
+            shard.clear();
+            self.len.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<V>> {
+        // The inner map indexes by the low bits and tags by the top ones: shard by
+        // bits it does not use.
+        lock(&self.shards[(hash >> 32) as usize % SHARDS])
+    }
+
+    /// Marks `entry` as just used, writing the shared counter only when the entry is
+    /// not already among the most recently stamped.
+    #[inline]
+    fn touch(&self, entry: &Entry<V>) {
+        let newest = self.stamp.load(Ordering::Relaxed);
+        if newest - entry.last_used.load(Ordering::Relaxed).min(newest) > self.slack {
+            let stamp = self.stamp.fetch_add(1, Ordering::Relaxed) + 1;
+            entry.last_used.fetch_max(stamp, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops the least recently used entry.
+    #[cold]
+    fn evict_one(&self) {
+        let mut candidates = lock(&self.eviction);
+        // Two passes at most: the first may find every candidate used since the scan.
+        for _ in 0..2 {
+            // Candidates are sorted newest first, so the oldest pops first.
+            while let Some(c) = candidates.pop() {
+                let mut shard = self.shard(c.hash);
+                let Some(slot) = shard.get_mut(&c.hash) else {
+                    continue;
+                };
+                let Some(i) = slot.iter().position(|e| e.id == c.id) else {
+                    continue;
+                };
+                if slot[i].last_used.load(Ordering::Relaxed) != c.last_used {
+                    continue; // used since the scan: no longer among the oldest
+                }
+                slot.swap_remove(i);
+                if slot.is_empty() {
+                    shard.remove(&c.hash);
+                }
+                self.len.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            self.scan(&mut candidates);
+        }
+    }
+
+    /// Refills `candidates` with the oldest entries, newest first.
+    fn scan(&self, candidates: &mut Vec<Candidate>) {
+        let keep = (self.max_keys / 16).clamp(1, 1024);
+        let mut all = Vec::with_capacity(self.len() + SHARDS);
+        for shard in &self.shards {
+            let shard = lock(shard);
+            all.extend(shard.iter().flat_map(|(&hash, slot)| {
+                slot.iter().map(move |e| Candidate {
+                    hash,
+                    id: e.id,
+                    last_used: e.last_used.load(Ordering::Relaxed),
+                })
+            }));
+        }
+        if all.len() > keep {
+            all.select_nth_unstable_by_key(keep, |c| c.last_used);
+            all.truncate(keep);
+        }
+        all.sort_unstable_by_key(|c| std::cmp::Reverse(c.last_used));
+        *candidates = all;
+    }
+}
+
+fn find<'a, K: PolicyKey, V>(shard: &'a Shard<V>, hash: u64, key: &K) -> Option<&'a Entry<V>> {
+    shard
+        .get(&hash)?
+        .iter()
+        .find(|e| e.key.downcast_ref::<K>().is_some_and(|k| k.eq_key(key)))
+}
+
+/// Locks ignoring poisoning: the map's invariants hold between any two statements.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The keys of a shard are already hashes.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn same_key_same_value() {
+        let map = KeyedMap::new(10);
+        let a = map.get_or_insert_with(&"a", || Arc::new(1));
+        let again = map.get_or_insert_with(&"a", || Arc::new(2));
+        assert!(Arc::ptr_eq(&a, &again));
+        assert_eq!(map.len(), 1);
+        assert_eq!(map.get(&"b"), None);
+        assert_eq!(map.get(&"a").as_deref(), Some(&1));
+    }
+
+    #[test]
+    fn keys_of_other_types_are_other_keys() {
+        let map = KeyedMap::new(10);
+        map.get_or_insert_with(&1u32, || 1);
+        map.get_or_insert_with(&1u64, || 2);
+        assert_eq!(map.get(&1u32), Some(1));
+        assert_eq!(map.get(&1u64), Some(2));
+        assert_eq!(map.get(&1i32), None);
+    }
+
+    #[test]
+    fn drops_least_recently_used_first() {
+        let map = KeyedMap::new(3);
+        for k in ["a", "b", "c"] {
+            map.get_or_insert_with(&k, || k);
+        }
+        map.get(&"a"); // b is now the oldest
+        map.get_or_insert_with(&"d", || "d");
+        assert_eq!(map.len(), 3);
+        assert_eq!(map.get(&"b"), None);
+        map.get_or_insert_with(&"c", || "c"); // a is now the oldest
+        map.get_or_insert_with(&"e", || "e");
+        assert_eq!(map.get(&"a"), None);
+        let mut held = map.values();
+        held.sort();
+        assert_eq!(held, ["c", "d", "e"]);
+    }
+
+    #[test]
+    fn exact_order_below_64_keys() {
+        let map = KeyedMap::new(50);
+        for k in 0..50u32 {
+            map.get_or_insert_with(&k, || k);
+        }
+        // Use every even key again, newest last, in reverse.
+        for k in (0..50u32).rev().filter(|k| k % 2 == 0) {
+            map.get(&k);
+        }
+        // Inserting 25 new keys drops exactly the 25 odd ones, oldest first.
+        for (i, k) in (100..125u32).enumerate() {
+            map.get_or_insert_with(&k, || k);
+            assert_eq!(map.get(&(2 * i as u32 + 1)), None);
+            assert_eq!(map.len(), 50);
+            // The next odd key is still held (peek without `get`, which would use it).
+            if i < 24 {
+                let next = 2 * i as u32 + 3;
+                let hash = map.hasher.hash_one(KeyHash(&next));
+                assert!(find(&map.shard(hash), hash, &next).is_some());
+            }
+        }
+        // Then the even ones, from the one used first (48) to the last (0).
+        for k in 200..225u32 {
+            map.get_or_insert_with(&k, || k);
+        }
+        let mut held = map.values();
+        held.sort();
+        assert_eq!(held, (100..125).chain(200..225).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn bounded_under_churn() {
+        let map = KeyedMap::new(1000);
+        for k in 0..20_000u32 {
+            map.get_or_insert_with(&k, || k);
+            map.get(&7u32); // kept alive by use
+        }
+        assert_eq!(map.len(), 1000);
+        assert_eq!(map.values().len(), 1000);
+        assert_eq!(map.get(&7u32), Some(7));
+        assert_eq!(map.get(&19_999u32), Some(19_999));
+        assert_eq!(map.get(&0u32), None);
+        map.clear();
+        assert_eq!(map.len(), 0);
+        assert!(map.values().is_empty());
+    }
+
+    #[test]
+    fn zero_max_keys_is_one() {
+        let map = KeyedMap::new(0);
+        assert_eq!(map.max_keys(), 1);
+        map.get_or_insert_with(&1, || 1);
+        map.get_or_insert_with(&2, || 2);
+        assert_eq!(map.values(), [2]);
+    }
+
+    #[test]
+    fn concurrent_inserts_stay_bounded() {
+        let map = Arc::new(KeyedMap::new(100));
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let map = Arc::clone(&map);
+                std::thread::spawn(move || {
+                    for i in 0..5_000u64 {
+                        let k = t * 1_000_000 + i % 300;
+                        assert_eq!(map.get_or_insert_with(&k, || k), k);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(map.len(), 100);
+        assert_eq!(map.values().len(), 100);
+    }
+}

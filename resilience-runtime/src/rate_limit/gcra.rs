@@ -1,0 +1,116 @@
+//! GCRA (the generic cell rate algorithm) on one atomic word.
+//!
+//! A limiter's state is its **theoretical arrival time** `tat`: the instant, in
+//! nanoseconds since the limiter's epoch, at which it would be back to empty if no
+//! further call came. With `T` the interval between calls at the steady rate and
+//! `tau = T × (burst − 1)` the tolerance, a call at `now`:
+//!
+//! - is admitted at once if `now >= tat − tau`, and then `tat = max(tat, now) + T`;
+//! - else it could be admitted at `tat − tau`: `retry_after = tat − tau − now`. If
+//!   that is within the call's `max_wait`, its slot is **reserved** now (`tat += T`,
+//!   exactly as if admitted) and the call sleeps until it; otherwise it is refused and
+//!   the state is left as it was.
+//!
+//! The state starts at 0, so a new limiter (or a new key) allows a full burst at once.
+//! Each decision is one compare-and-swap of `tat`; a refusal writes nothing.
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// A limiter's fixed parameters, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quota {
+    /// `T`: the interval between calls at the steady rate (at least 1).
+    pub(crate) interval: u64,
+    /// `tau = T × (burst − 1)`, saturating.
+    pub(crate) tau: u64,
+    /// The longest a call may wait for its slot.
+    pub(crate) max_wait: u64,
+}
+
+/// What the limiter decided for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Admitted now.
+    Now,
+    /// Admitted at `at` (nanoseconds since the epoch), `wait` from now; the state
+    /// moved from `prev` to `reserved`.
+    Wait {
+        at: u64,
+        wait: u64,
+        prev: u64,
+        reserved: u64,
+    },
+    /// Refused: a call is admitted `retry_after` nanoseconds from now.
+    Refused { retry_after: u64 },
+}
+
+impl Quota {
+    /// Decides one call at `now`, waiting at most `max_wait`.
+    #[inline]
+    pub(crate) fn decide(&self, tat: &AtomicU64, now: u64, max_wait: u64) -> Decision {
+        let mut current = tat.load(Ordering::Relaxed);
+        loop {
+            let earliest = current.saturating_sub(self.tau);
+            let wait = earliest.saturating_sub(now);
+            if wait > max_wait {
+                return Decision::Refused { retry_after: wait };
+            }
+            let next = current.max(now).saturating_add(self.interval);
+            match tat.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) if wait == 0 => return Decision::Now,
+                Ok(_) => {
+                    return Decision::Wait {
+                        at: earliest,
+                        wait,
+                        prev: current,
+                        reserved: next,
+                    };
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// How many calls would be admitted at once at `now`.
+    pub(crate) fn available(&self, tat: &AtomicU64, now: u64) -> u64 {
+        let current = tat.load(Ordering::Relaxed);
+        // Calls fit while tat − tau <= now, tat growing by T per call.
+        let room = now.saturating_add(self.tau).saturating_add(self.interval);
+        room.saturating_sub(current.max(now)) / self.interval
+    }
+}
+
+/// A slot reserved for a waiting call. Dropped before [`keep`](Self::keep) (the call
+/// was cancelled while it waited), it gives the slot back if no later call reserved
+/// one since; otherwise the slot stays used, which keeps every later reservation valid.
+pub(crate) struct Reservation<'a> {
+    tat: &'a AtomicU64,
+    prev: u64,
+    reserved: u64,
+}
+
+impl<'a> Reservation<'a> {
+    pub(crate) fn new(tat: &'a AtomicU64, prev: u64, reserved: u64) -> Self {
+        Reservation {
+            tat,
+            prev,
+            reserved,
+        }
+    }
+
+    /// The call went ahead: the slot is used.
+    pub(crate) fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let _ = self.tat.compare_exchange(
+            self.reserved,
+            self.prev,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! Keyed rate limiters: one GCRA state per key, in the bounded LRU map of
+//! [`keyed`](crate::keyed).
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::time::Duration;
+
+use super::config::{KeyedRateLimiterBuilder, Settings};
+use super::gcra::Decision;
+use super::{Core, Rate, RateLimiterBuilder};
+use crate::keyed::KeyedMap;
+use crate::registry::Registry;
+use crate::rejection::{FromRejection, Rejection};
+use crate::sync::{Arc, AtomicU64};
+
+/// How many keys a keyed limiter tracks unless told otherwise.
+pub const DEFAULT_MAX_KEYS: usize = 10_000;
+
+/// Every keyed rate limiter registered by name.
+pub(crate) static KEYED_RATE_LIMITERS: Registry<KeyedRateLimiter> = Registry::new();
+
+/// One rate limit per key (per user, per tenant, per host), at most `max_keys` keys at
+/// once; what `#[rate_limit(key = expr)]` uses.
+///
+/// The key's type is not part of the limiter's type (a `static` must be able to name
+/// it): any `Hash + Eq + Clone + Send + Sync + 'static` key works, and keys of two
+/// different types are different keys. A key seen for the first time gets a full
+/// burst; when `max_keys` keys are held, a new key makes the limiter forget the least
+/// recently used one.
+///
+/// Cloning is cheap and the clones share the keys.
+///
+/// ```
+/// use resilience_runtime::rate_limit::{KeyedRateLimiter, Rate};
+///
+/// let per_user = KeyedRateLimiter::builder("per-user")
+///     .rate(Rate::per_minute(1))
+///     .max_keys(1_000)
+///     .build()
+///     .unwrap();
+/// assert!(per_user.check(&"alice").is_ok());
+/// assert!(per_user.check(&"alice").is_err());
+/// assert!(per_user.check(&"bob").is_ok(), "each key has its own budget");
+/// ```
+#[derive(Clone)]
+pub struct KeyedRateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: Core,
+    map: KeyedMap<Arc<AtomicU64>>,
+}
+
+pub(crate) fn register(settings: Settings, max_keys: usize) -> KeyedRateLimiter {
+    let name = settings.name.clone();
+    KEYED_RATE_LIMITERS
+        .get_or_insert_with(name, || KeyedRateLimiter::new(settings, max_keys))
+        .0
+}
+
+impl KeyedRateLimiter {
+    /// A builder for a keyed limiter named `name`; see [`KeyedRateLimiterBuilder`].
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> KeyedRateLimiterBuilder {
+        RateLimiterBuilder::new(name.into()).keyed()
+    }
+
+    pub(crate) fn new(settings: Settings, max_keys: usize) -> Self {
+        KeyedRateLimiter {
+            inner: Arc::new(Inner {
+                core: Core::new(settings),
+                map: KeyedMap::new(max_keys),
+            }),
+        }
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.inner.core
+    }
+
+    /// The state of `key`, created with a full burst if the key is new.
+    #[inline]
+    fn state<K: crate::PolicyKey>(&self, key: &K) -> Arc<AtomicU64> {
+        self.inner
+            .map
+            .get_or_insert_with(key, || Arc::new(AtomicU64::new(0)))
+    }
+
+    /// Runs `future` once `key`'s rate allows; otherwise as
+    /// [`RateLimiter::call`](super::RateLimiter::call). An admitted call with a key
+    /// already held makes no allocation.
+    pub async fn call<K, T, E, F>(&self, key: K, future: F) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+    {
+        let core = &self.inner.core;
+        let tat = self.state(&key);
+        match core.decide(&tat) {
+            Decision::Now => {}
+            Decision::Wait {
+                at,
+                wait,
+                prev,
+                reserved,
+            } => Box::pin(core.wait_for_slot(&tat, at, wait, prev, reserved)).await,
+            Decision::Refused { retry_after } => {
+                return Err(E::from_rejection(core.refused(retry_after)));
+            }
+        }
+        drop(tat);
+        future.await
+    }
+
+    /// The blocking form of [`call`](Self::call): sleeps the thread
+    /// (`std::thread::sleep`) up to `max_wait` for `key`'s slot.
+    pub fn call_blocking<K, T, E>(&self, key: K, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        E: FromRejection,
+    {
+        let admitted = self.inner.core.admit_blocking(&self.state(&key));
+        match admitted {
+            Ok(()) => f(),
+            Err(rejection) => Err(E::from_rejection(rejection)),
+        }
+    }
+
+    /// Takes a slot of `key` if one is free now, else returns the rejection; never
+    /// waits.
+    #[inline]
+    pub fn check<K>(&self, key: &K) -> Result<(), Rejection>
+    where
+        K: crate::PolicyKey,
+    {
+        self.inner.core.check(&self.state(key))
+    }
+
+    /// How many calls with `key` would be admitted at once now (the burst, for a key
+    /// not held). Does not count as a use of the key.
+    pub fn available<K>(&self, key: &K) -> u64
+    where
+        K: crate::PolicyKey,
+    {
+        let core = &self.inner.core;
+        match self.inner.map.get(key) {
+            Some(tat) => core.settings.quota.available(&tat, core.now()),
+            None => u64::from(core.settings.burst),
+        }
+    }
+
+    /// The name given in rejections.
+    pub fn name(&self) -> &str {
+        &self.inner.core.settings.name
+    }
+
+    /// The steady rate of each key.
+    pub fn rate(&self) -> Rate {
+        self.inner.core.settings.rate
+    }
+
+    /// How many calls of one key may go at once after a quiet period.
+    pub fn burst(&self) -> u32 {
+        self.inner.core.settings.burst
+    }
+
+    /// How long a call over its key's rate may wait for its slot.
+    pub fn max_wait(&self) -> Duration {
+        self.inner.core.settings.max_wait
+    }
+
+    /// The most keys held at once.
+    pub fn max_keys(&self) -> usize {
+        self.inner.map.max_keys()
+    }
+
+    /// The keys held now.
+    pub fn keys(&self) -> usize {
+        self.inner.map.len()
+    }
+
+    /// Whether `self` and `other` are the same limiter (clones of one another).
+    pub fn ptr_eq(&self, other: &KeyedRateLimiter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl std::fmt::Debug for KeyedRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.inner.core.settings;
+        f.debug_struct("KeyedRateLimiter")
+            .field("name", &s.name)
+            .field("rate", &s.rate)
+            .field("burst", &s.burst)
+            .field("max_wait", &s.max_wait)
+            .field("max_keys", &self.max_keys())
+            .field("keys", &self.keys())
+            .finish()
+    }
+}

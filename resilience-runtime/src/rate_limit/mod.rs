@@ -1,0 +1,234 @@
+//! Rate limiting: at most N calls per period, with bursts, by GCRA on one atomic word.
+//!
+//! A [`RateLimiter`] admits calls at a steady [`Rate`] with room for a burst; a call
+//! over the rate waits up to `max_wait` for its slot, or is refused with
+//! [`Rejection::RateLimited`], whose `retry_after` is exact: a call made that much
+//! later is admitted (if no other call takes the slot first). A [`KeyedRateLimiter`]
+//! keeps one such limit per key (per user, per tenant, per host), for at most
+//! `max_keys` keys.
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilience_runtime::rate_limit::{Rate, RateLimiter};
+//! use resilience_runtime::Rejection;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), resilience_runtime::ConfigError> {
+//! let api = RateLimiter::builder("api")
+//!     .rate(Rate::per_second(100))
+//!     .burst(2)
+//!     .build()?;
+//! assert!(api.check().is_ok());
+//! assert!(api.check().is_ok());
+//! // The burst is spent: the next slot is one interval (10ms) away.
+//! assert_eq!(
+//!     api.check().unwrap_err().retry_after(),
+//!     Some(Duration::from_millis(10))
+//! );
+//! let r: Result<(), Rejection> = api.call(async { Ok(()) }).await;
+//! assert!(r.is_err());
+//! tokio::time::advance(Duration::from_millis(10)).await;
+//! assert!(api.check().is_ok());
+//! # Ok(()) }
+//! ```
+//!
+//! # The algorithm
+//!
+//! GCRA (the generic cell rate algorithm, as governor and redis-cell use it): a
+//! limiter's whole state is one "theoretical arrival time" `tat` in an `AtomicU64`,
+//! nanoseconds since the limiter was built. With `T = per / count` and
+//! `tau = T × (burst − 1)`, a call at `now` is admitted if `now >= tat − tau`, and
+//! sets `tat = max(tat, now) + T`; otherwise it can go at `tat − tau`. Each decision is
+//! one compare-and-swap, without lock or allocation; a refusal writes nothing. A new
+//! limiter allows a full burst at once. This is Resilience4j's `RateLimiter`
+//! (`limitForPeriod`, `limitRefreshPeriod`, `timeoutDuration`) without its fixed
+//! windows: calls are spread evenly, so no window boundary lets `2 × limit` through.
+//!
+//! # Semantics
+//!
+//! - **Rate and burst.** `rate = "100/s"` means 100 calls per second on average;
+//!   `burst` (default: the rate's count, as in governor's quotas) is how many may go at
+//!   once after a quiet period. `burst = 1` spaces every call by `T`.
+//! - **Waiting.** A call whose slot comes within `max_wait` reserves it and sleeps
+//!   until then (async: `tokio::time::sleep_until`; plain functions:
+//!   `std::thread::sleep`). Slots are handed out in the order calls arrive. A waiting
+//!   async call that is cancelled gives its slot back if no later call reserved one
+//!   after it; otherwise the slot stays spent, which keeps every later reservation on
+//!   time. Default `max_wait` is zero: refused at once.
+//! - **Time** is `tokio::time`, so `tokio::time::pause()` drives it: after a refusal
+//!   with `retry_after = r`, a call made `r` later is admitted. (A waiting call's slot is
+//!   reserved to the nanosecond, but its sleep ends on a tick of `tokio`'s millisecond
+//!   timer wheel, up to about a millisecond after the slot.)
+//! - **Names are shared.** [`RateLimiterBuilder::register`] (what `#[rate_limit]`
+//!   uses) returns the limiter already registered under the name, if any, so functions
+//!   naming the same limiter share one budget; the first configuration wins.
+//! - **Keys.** A [`KeyedRateLimiter`] holds at most `max_keys` keys (default 10 000);
+//!   a new key past that forgets the least recently used one, which starts again with
+//!   a full burst if it returns. Keys of any `Hash + Eq + Clone + Send + Sync +
+//!   'static` type; the limiter's type does not name it, so a `static` can hold one.
+
+mod call;
+
+pub use call::RateLimitedCall;
+mod config;
+mod gcra;
+pub(crate) mod keyed;
+mod rate;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use config::{KeyedRateLimiterBuilder, RateLimiterBuilder};
+pub(crate) use keyed::KEYED_RATE_LIMITERS;
+pub use keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter};
+pub use rate::Rate;
+
+use crate::registry::Registry;
+use crate::rejection::{HumanDuration, Rejection};
+use crate::sync::{Arc, AtomicU64};
+use config::Settings;
+
+/// Every direct rate limiter registered by name.
+pub(crate) static RATE_LIMITERS: Registry<RateLimiter> = Registry::new();
+
+/// At most `count` calls per `per`, with bursts; see the [module docs](self).
+///
+/// Cloning is cheap and the clones share the budget.
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Alone in its cache lines, so threads that share the limiter bounce only it.
+    tat: Padded,
+    core: Core,
+}
+
+/// Keeps a hot atomic away from everything else (128 bytes: two lines, since the
+/// adjacent-line prefetcher pairs them).
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+/// What direct and keyed limiters share: the settings and the clock.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) settings: Settings,
+    /// Time zero of the `tat` values.
+    epoch: Instant,
+}
+
+impl Core {
+    pub(crate) fn new(settings: Settings) -> Self {
+        Core {
+            settings,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// Nanoseconds since the epoch, on `tokio::time`.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        Instant::now()
+            .saturating_duration_since(self.epoch)
+            .as_nanos() as u64
+    }
+
+    /// The instant `at` nanoseconds after the epoch.
+    pub(crate) fn instant(&self, at: u64) -> Option<Instant> {
+        self.epoch.checked_add(Duration::from_nanos(at))
+    }
+
+    #[cold]
+    pub(crate) fn refused(&self, retry_after: u64) -> Rejection {
+        Rejection::RateLimited {
+            name: self.settings.name.clone(),
+            retry_after: Duration::from_nanos(retry_after),
+        }
+    }
+
+    /// The quota in words, for a rejection's message.
+    pub(crate) fn describe(&self, keyed: bool) -> String {
+        let s = &self.settings;
+        format!(
+            "{}{} with bursts of up to {}, calls wait at most {}",
+            if keyed { "per key, " } else { "" },
+            s.rate,
+            s.burst,
+            HumanDuration(s.max_wait)
+        )
+    }
+}
+
+impl RateLimiter {
+    /// A builder for a limiter named `name` (the name appears in rejections and is the
+    /// key [`register`](RateLimiterBuilder::register) shares it under).
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> RateLimiterBuilder {
+        RateLimiterBuilder::new(name.into())
+    }
+
+    fn new(settings: Settings) -> Self {
+        RateLimiter {
+            inner: Arc::new(Inner {
+                tat: Padded(AtomicU64::new(0)),
+                core: Core::new(settings),
+            }),
+        }
+    }
+
+    /// The name given in rejections.
+    pub fn name(&self) -> &str {
+        &self.inner.core.settings.name
+    }
+
+    /// The steady rate.
+    pub fn rate(&self) -> Rate {
+        self.inner.core.settings.rate
+    }
+
+    /// How many calls may go at once after a quiet period.
+    pub fn burst(&self) -> u32 {
+        self.inner.core.settings.burst
+    }
+
+    /// How long a call over the rate may wait for its slot.
+    pub fn max_wait(&self) -> Duration {
+        self.inner.core.settings.max_wait
+    }
+
+    /// How many calls would be admitted at once now, without waiting.
+    pub fn available(&self) -> u64 {
+        let core = &self.inner.core;
+        core.settings.quota.available(&self.inner.tat.0, core.now())
+    }
+
+    /// Whether `self` and `other` are the same limiter (clones of one another).
+    pub fn ptr_eq(&self, other: &RateLimiter) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = &self.inner.core.settings;
+        f.debug_struct("RateLimiter")
+            .field("name", &s.name)
+            .field("rate", &s.rate)
+            .field("burst", &s.burst)
+            .field("max_wait", &s.max_wait)
+            .finish()
+    }
+}
+
+/// The quota of the rate limiter `name`, for a rejection's message, e.g.
+/// `100/s with bursts of up to 10, calls wait at most 0s`.
+pub(crate) fn limit_detail(name: &str) -> Option<String> {
+    if let Some(limiter) = RATE_LIMITERS.get(name) {
+        return Some(limiter.inner.core.describe(false));
+    }
+    KEYED_RATE_LIMITERS
+        .get(name)
+        .map(|limiter| limiter.core().describe(true))
+}
