@@ -90,7 +90,7 @@ impl PriceService {
         failure_rate = 0.5,
         window = count(6),
         min_calls = 4,
-        open_for = "800ms",
+        open_for = "700ms",
         half_open_calls = 1
     )]
     #[timeout(after = "250ms", name = "PriceService::price")]
@@ -137,11 +137,13 @@ impl PriceService {
 
 /// Called by `#[retry]` before each sleep: `attempt` is the attempt that just failed.
 fn log_retry(err: &PriceError, attempt: u32, delay: Duration) {
-    watch_breaker();
     println!("          attempt {attempt} failed, retrying in {delay:?}: {err}");
+    watch_breaker();
 }
 
-/// Prints the breaker's state when it changed since the last look.
+/// Prints the breaker's state when it changed since the last look. (Asked after its
+/// open period, an open breaker reports itself half-open, as the next call would find
+/// it.)
 fn watch_breaker() {
     static LAST: Mutex<String> = Mutex::new(String::new());
     let Some(breaker) = registry::circuit_breaker("prices") else {
@@ -151,9 +153,9 @@ fn watch_breaker() {
     let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if *last != now {
         if last.is_empty() {
-            println!("          breaker 'prices' is {now}");
+            println!("[{}] breaker 'prices' is {now}", clock());
         } else {
-            println!("  [{}] breaker 'prices': {last} -> {now}", clock());
+            println!("[{}] breaker 'prices': {last} -> {now}", clock());
         }
         *last = now;
     }
@@ -229,6 +231,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             phase = now_phase;
         }
         let sku = skus[call % skus.len()];
+        watch_breaker();
         println!("[{}] #{call} price({sku:?})", clock());
         let result = service.price(sku).await;
         watch_breaker();
@@ -265,7 +268,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         live + stale + failed
     );
     println!(
-        "backend received {} requests ({} answered 503); the breaker spared it the rest",
+        "the backend received {} requests ({} answered 503); while the breaker was open, \
+         calls did not reach it",
         stats.requests, stats.unavailable
     );
     Ok(())
