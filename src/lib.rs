@@ -10,3 +10,8 @@ pub mod client;
 
 pub use backend::{Backend, Outcome, Phase, Player, Reply, Script, Stats};
 pub use client::{HttpError, get};
+
+/// The README's code blocks, compiled and run as doc tests so the quick start stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
