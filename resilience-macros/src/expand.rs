@@ -5,14 +5,14 @@
 //! body becomes, in outline:
 //!
 //! ```text
-//! static BREAKER: LazyLock<CircuitBreaker> = ..;          // state: once per function
+//! static BREAKER: OnceLock<CircuitBreaker> = ..;          // state: once per function
 //! async {                                                 // fallback
 //!     let fb_a = a.clone_arg();                           // only what the fallback needs
 //!     match async {                                       // retry
 //!         let mut run = Retry::new(..).start();
 //!         loop {
 //!             let a = a.clone_arg();                      // a copy per attempt
-//!             let outcome = BREAKER.call_with(record_if, async { { user block } }).await;
+//!             let outcome = state(&BREAKER, || ..).call_with(record_if, async { { user block } }).await;
 //!             match run.after(outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
 //!         }
 //!     }.await { Err(e) => f(self, fb_a, e).await, r => r }
@@ -166,6 +166,8 @@ struct Generator<'a> {
     /// The name owned receivers get once the body is renamed (`self` cannot be rebound).
     self_alias: Ident,
     statics: Vec<TokenStream>,
+    /// The `static` holding a method's default name has been emitted.
+    name_cell: bool,
 }
 
 impl<'a> Generator<'a> {
@@ -178,6 +180,7 @@ impl<'a> Generator<'a> {
             reuses,
             self_alias: Ident::new("resilience_self", Span::call_site()),
             statics: Vec::new(),
+            name_cell: false,
         }
     }
 
@@ -321,14 +324,49 @@ impl<'a> Generator<'a> {
         Ident::new(name, Span::call_site())
     }
 
-    fn default_name(&self) -> TokenStream {
+    /// The default name: the function's path, `module::fn`; for a method (a function
+    /// with a receiver) `module::Type::method`, the type read from `Self` on first use.
+    fn default_name(&mut self) -> TokenStream {
         let krate = &self.krate;
         let name = self.function.item.sig.ident.to_string();
-        quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name))
+        if self.function.receiver.is_none() {
+            return quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name));
+        }
+        let cell = Ident::new("__RESILIENCE_NAME", Span::mixed_site());
+        if !self.name_cell {
+            self.name_cell = true;
+            self.statics.push(quote! {
+                static #cell: #krate::__private::OnceLock<&'static str> = #krate::__private::OnceLock::new();
+            });
+        }
+        quote!(#krate::__private::method_name::<Self>(&#cell, #name))
     }
 
-    fn name_or_default(&self, name: &Option<TokenStream>) -> TokenStream {
-        name.clone().unwrap_or_else(|| self.default_name())
+    fn name_or_default(&mut self, name: &Option<TokenStream>) -> TokenStream {
+        match name {
+            Some(name) => name.clone(),
+            None => self.default_name(),
+        }
+    }
+
+    /// A policy's state, created on the function's first call and kept in a `static`
+    /// (one per function, shared by every call): an expression of type `&'static ty`.
+    fn state(
+        &mut self,
+        index: usize,
+        what: &str,
+        ty: TokenStream,
+        init: TokenStream,
+    ) -> TokenStream {
+        let p = {
+            let krate = &self.krate;
+            quote!(#krate::__private)
+        };
+        let id = self.static_ident(index, what);
+        self.statics.push(quote! {
+            static #id: #p::OnceLock<#p::#ty> = #p::OnceLock::new();
+        });
+        quote!(#p::state(&#id, || #init))
     }
 
     fn static_ident(&self, index: usize, what: &str) -> Ident {
@@ -558,9 +596,9 @@ impl<'a> Generator<'a> {
         }
     }
 
-    fn timeout(&self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
-        let krate = &self.krate;
+    fn timeout(&mut self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
         let name = self.name_or_default(&args.name);
+        let krate = &self.krate;
         let after = args.after.as_ref().map_or_else(
             || quote!(#krate::__private::Duration::ZERO),
             |d| d.tokens(krate),
@@ -598,33 +636,31 @@ impl<'a> Generator<'a> {
             .record_if
             .as_ref()
             .map_or_else(|| quote!(#p::always), ToTokens::to_token_stream);
-        let id = self.static_ident(index, "BREAKER");
         let inner = self.deferred(inner, reused);
+        let call = self.rejecting(if self.function.is_async {
+            "call_with"
+        } else {
+            "call_blocking_with"
+        });
         match &args.key {
             None => {
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::CircuitBreaker> =
-                        #p::LazyLock::new(|| #builder.register_clamped());
-                });
-                let call = self.rejecting(if self.function.is_async {
-                    "call_with"
-                } else {
-                    "call_blocking_with"
-                });
-                quote!(#id.#call(#record_if, #inner))
+                let state = self.state(
+                    index,
+                    "BREAKER",
+                    quote!(CircuitBreaker),
+                    quote!(#builder.register_clamped()),
+                );
+                quote!(#state.#call(#record_if, #inner))
             }
             Some(key) => {
                 let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::KeyedCircuitBreaker> =
-                        #p::LazyLock::new(|| #p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys));
-                });
-                let call = self.rejecting(if self.function.is_async {
-                    "call_with"
-                } else {
-                    "call_blocking_with"
-                });
-                quote!(#id.#call(#key, #record_if, #inner))
+                let state = self.state(
+                    index,
+                    "BREAKER",
+                    quote!(KeyedCircuitBreaker),
+                    quote!(#p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys)),
+                );
+                quote!(#state.#call(#key, #record_if, #inner))
             }
         }
     }
@@ -657,17 +693,19 @@ impl<'a> Generator<'a> {
         if let Some(n) = &args.max_waiting {
             builder.extend(quote!(.max_waiting(#n)));
         }
-        let id = self.static_ident(index, "BULKHEAD");
-        self.statics.push(quote! {
-            static #id: #p::LazyLock<#p::Bulkhead> = #p::LazyLock::new(|| #builder.register_clamped());
-        });
+        let state = self.state(
+            index,
+            "BULKHEAD",
+            quote!(Bulkhead),
+            quote!(#builder.register_clamped()),
+        );
         let inner = self.deferred(inner, reused);
         let call = self.rejecting(if self.function.is_async {
             "call"
         } else {
             "call_blocking"
         });
-        quote!(#id.#call(#inner))
+        quote!(#state.#call(#inner))
     }
 
     fn rate_limit(
@@ -692,7 +730,6 @@ impl<'a> Generator<'a> {
             let d = d.tokens(&krate);
             builder.extend(quote!(.max_wait(#d)));
         }
-        let id = self.static_ident(index, "RATE_LIMIT");
         let inner = self.deferred(inner, reused);
         let call = self.rejecting(if self.function.is_async {
             "call"
@@ -701,18 +738,23 @@ impl<'a> Generator<'a> {
         });
         match &args.key {
             None => {
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::RateLimiter> = #p::LazyLock::new(|| #builder.register_clamped());
-                });
-                quote!(#id.#call(#inner))
+                let state = self.state(
+                    index,
+                    "RATE_LIMIT",
+                    quote!(RateLimiter),
+                    quote!(#builder.register_clamped()),
+                );
+                quote!(#state.#call(#inner))
             }
             Some(key) => {
                 let max_keys = args.max_keys.as_ref().map(|n| quote!(.max_keys(#n)));
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::KeyedRateLimiter> =
-                        #p::LazyLock::new(|| #builder.keyed() #max_keys .register_clamped());
-                });
-                quote!(#id.#call(#key, #inner))
+                let state = self.state(
+                    index,
+                    "RATE_LIMIT",
+                    quote!(KeyedRateLimiter),
+                    quote!(#builder.keyed() #max_keys .register_clamped()),
+                );
+                quote!(#state.#call(#key, #inner))
             }
         }
     }

@@ -65,6 +65,12 @@
 //! lists the valid ones and suggests the nearest. `crate = path::to::runtime` names this
 //! crate where it is renamed or re-exported.
 //!
+//! A policy's default `name` (in rejections, and the key functions share a policy by)
+//! is the function's path: `module::function`, and for a method `module::Type::method`,
+//! the type's path taken from `Self` when the method is first called (generic
+//! arguments left out). Each function's policies are created on its first call and
+//! kept for the life of the program; functions that give the same `name` share one.
+//!
 //! ## `#[retry]`
 //!
 //! | argument | meaning | default |
