@@ -248,7 +248,6 @@ impl<'a> Generator<'a> {
         quote! {
             #(#attrs)*
             #(#consumed)*
-            #[allow(clippy::used_underscore_binding, clippy::redundant_clone)]
             #vis #sig #body
         }
     }
@@ -774,4 +773,61 @@ fn reuses_arguments(layer: &Layer) -> bool {
 /// pattern) so that it can be copied, the pattern being bound again in the body.
 fn needs_binding(param: &func::Param) -> bool {
     param.is_pattern() || matches!(&param.pat, Pat::Ident(p) if p.mutability.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(kind: Kind, args: &str, item: &str) -> String {
+        attribute(kind, args.parse().unwrap(), item.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn the_body_is_emitted_once_whatever_the_stack() {
+        let item = r#"
+            #[circuit_breaker(name = "b")]
+            #[timeout("1s")]
+            #[bulkhead(max_concurrent = 2)]
+            async fn f(&self, a: String) -> Result<u32, E> { unique_marker(a) }
+        "#;
+        for kind in [Kind::Retry, Kind::Fallback] {
+            let args = if kind == Kind::Fallback {
+                "Self::backup"
+            } else {
+                ""
+            };
+            let out = expand(kind, args, item);
+            assert_eq!(out.matches("unique_marker").count(), 1, "{out}");
+            assert!(!out.contains("compile_error"), "{out}");
+        }
+    }
+
+    #[test]
+    fn stacked_attributes_are_left_as_markers() {
+        let out = expand(
+            Kind::Retry,
+            "",
+            r#"#[timeout("1s")] #[doc = "kept"] async fn f() -> Result<(), E> { Ok(()) }"#,
+        );
+        assert!(out.contains("timeout (__resilience_expanded)"), "{out}");
+        assert!(out.contains("doc = \"kept\""), "{out}");
+        let again = expand(Kind::Timeout, EXPANDED, "fn g() {}");
+        assert_eq!(
+            again, "fn g () { }",
+            "a marker expands to the item unchanged"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_function_and_report_every_mistake() {
+        let out = expand(
+            Kind::Retry,
+            "max_attempts = 0, jiter = full",
+            r#"#[timeout("2 parsecs")] async fn f() -> Result<(), E> { Ok(()) }"#,
+        );
+        assert!(out.contains("async fn f"), "{out}");
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert!(out.contains("did you mean `jitter`"), "{out}");
+    }
 }
