@@ -229,6 +229,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 mod config;
 mod keyed;
+mod named;
 pub mod rate_limit;
 pub mod registry;
 mod rejection;

@@ -9,7 +9,7 @@ use super::config::Config;
 use super::{CircuitBreaker, CircuitBreakerBuilder};
 use crate::config::ConfigError;
 use crate::keyed::KeyedMap;
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::rejection::FromRejection;
 
 /// One [`CircuitBreaker`] per distinct key, all with the same settings: a failing
@@ -129,7 +129,7 @@ impl KeyedCircuitBreaker {
                 || !config.listeners.is_empty()
                 || inner.map.max_keys() != max_keys)
         {
-            crate::registry::report_conflict(
+            crate::named::report_conflict(
                 "circuit_breaker",
                 name,
                 format!("{:?}, max_keys: {}", inner.config, inner.map.max_keys()),

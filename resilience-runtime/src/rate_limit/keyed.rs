@@ -9,7 +9,7 @@ use super::config::{KeyedRateLimiterBuilder, Settings};
 use super::gcra::Decision;
 use super::{Core, Rate, RateLimiterBuilder};
 use crate::keyed::KeyedMap;
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::rejection::{FromRejection, Rejection};
 use crate::sync::{Arc, AtomicU64};
 
@@ -54,9 +54,10 @@ struct Inner {
 
 pub(crate) fn register(settings: Settings, max_keys: usize) -> KeyedRateLimiter {
     let name = settings.name.clone();
-    KEYED_RATE_LIMITERS
-        .get_or_insert_with(name, || KeyedRateLimiter::new(settings, max_keys))
-        .0
+    let described = format!("{settings:?}, max_keys: {max_keys}");
+    KEYED_RATE_LIMITERS.register("rate_limit", name, described, || {
+        KeyedRateLimiter::new(settings, max_keys)
+    })
 }
 
 impl KeyedRateLimiter {
