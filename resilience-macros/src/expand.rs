@@ -819,6 +819,79 @@ mod tests {
         );
     }
 
+    /// Random argument lists and items, well-formed or not, never make the macro
+    /// panic: it answers with code or with `compile_error!`.
+    #[test]
+    fn never_panics_on_random_input() {
+        const ARGS: [&str; 24] = [
+            "max_attempts",
+            "=",
+            "0",
+            "3",
+            ",",
+            "backoff",
+            "fixed",
+            "(",
+            ")",
+            "\"1s\"",
+            "\"2 parsecs\"",
+            "exponential",
+            "initial",
+            "jitter",
+            "full",
+            "window",
+            "count",
+            "key",
+            "a",
+            "default",
+            "value",
+            "Self::x",
+            "adaptive",
+            "\"10/s\"",
+        ];
+        const ITEMS: [&str; 8] = [
+            "async fn f(&self, a: String) -> Result<u32, E> { Ok(1) }",
+            "fn f((a, b): (u8, u8), _: u8, mut c: Vec<u8>) -> io::Result<u8> { Ok(a) }",
+            "fn f(self) -> Option<u8> { None }",
+            "async fn f();",
+            "struct S;",
+            "const fn f() -> Result<(), E> { Ok(()) }",
+            "fn f<T: Clone>(t: T, x: impl Fn()) -> Result<T, E> where T: Send { Ok(t) }",
+            "fn f() -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send>> { Box::pin(async move { Ok(1) }) }",
+        ];
+        const KINDS: [Kind; 6] = [
+            Kind::Retry,
+            Kind::Timeout,
+            Kind::CircuitBreaker,
+            Kind::Fallback,
+            Kind::Bulkhead,
+            Kind::RateLimit,
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap_or(0)
+        };
+        for _ in 0..3_000 {
+            let args: Vec<&str> = (0..next(8)).map(|_| ARGS[next(ARGS.len())]).collect();
+            let args = args.join(" ");
+            let Ok(args) = args.parse::<TokenStream>() else {
+                continue;
+            };
+            let mut item = String::new();
+            if next(2) == 0 {
+                item.push_str("#[timeout(\"1s\")] ");
+            }
+            item.push_str(ITEMS[next(ITEMS.len())]);
+            let kind = KINDS[next(KINDS.len())];
+            let out =
+                std::panic::catch_unwind(|| attribute(kind, args.clone(), item.parse().unwrap()));
+            assert!(out.is_ok(), "panicked on #[{}({args})] {item}", kind.name());
+        }
+    }
+
     #[test]
     fn errors_keep_the_function_and_report_every_mistake() {
         let out = expand(
