@@ -318,8 +318,13 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// The name of a call that may return a `Rejection`.
-    fn rejecting(&self, name: &str) -> Ident {
+    /// The policy method that runs the layers below: its async or its blocking form.
+    fn call_method(&self, async_form: &str, blocking_form: &str) -> Ident {
+        let name = if self.function.is_async {
+            async_form
+        } else {
+            blocking_form
+        };
         Ident::new(name, Span::call_site())
     }
 
@@ -636,11 +641,7 @@ impl<'a> Generator<'a> {
             .as_ref()
             .map_or_else(|| quote!(#p::always), ToTokens::to_token_stream);
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async {
-            "call_with"
-        } else {
-            "call_blocking_with"
-        });
+        let call = self.call_method("call_with", "call_blocking_with");
         match &args.key {
             None => {
                 let state = self.state(
@@ -699,11 +700,7 @@ impl<'a> Generator<'a> {
             quote!(#builder.register_clamped()),
         );
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async {
-            "call"
-        } else {
-            "call_blocking"
-        });
+        let call = self.call_method("call", "call_blocking");
         quote!(#state.#call(#inner))
     }
 
@@ -730,11 +727,7 @@ impl<'a> Generator<'a> {
             builder.extend(quote!(.max_wait(#d)));
         }
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async {
-            "call"
-        } else {
-            "call_blocking"
-        });
+        let call = self.call_method("call", "call_blocking");
         match &args.key {
             None => {
                 let state = self.state(
