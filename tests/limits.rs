@@ -178,3 +178,50 @@ async fn errors_of_the_body_pass_through() {
     }
     assert_eq!(failing().await, Err(ApiError::Backend));
 }
+
+#[bulkhead(max_concurrent = 4, name = "shared-bulkhead")]
+async fn shares_a() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[bulkhead(max_concurrent = 9, name = "shared-bulkhead")]
+async fn shares_b() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[rate_limit(rate = "5/s", name = "shared-limit")]
+fn limit_a() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[rate_limit(rate = "50/s", name = "shared-limit")]
+fn limit_b() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_configuration_of_a_shared_name_wins_and_the_other_is_reported() {
+    shares_a().await.unwrap();
+    shares_b().await.unwrap();
+    limit_a().unwrap();
+    limit_b().unwrap();
+    let bulkhead = resilience_runtime::registry::bulkhead("shared-bulkhead").unwrap();
+    assert_eq!(bulkhead.limit(), 4, "the first configuration is kept");
+    let limiter = resilience_runtime::registry::rate_limiter("shared-limit").unwrap();
+    assert_eq!(limiter.rate().count(), 5);
+    let conflicts = resilience_runtime::registry::config_conflicts();
+    for (policy, name) in [
+        ("bulkhead", "shared-bulkhead"),
+        ("rate_limit", "shared-limit"),
+    ] {
+        let found = conflicts
+            .iter()
+            .find(|c| c.policy == policy && c.name == name);
+        let conflict =
+            found.unwrap_or_else(|| panic!("{policy} {name} not reported: {conflicts:?}"));
+        assert!(
+            conflict.to_string().contains("the first ones are kept"),
+            "{conflict}"
+        );
+    }
+}

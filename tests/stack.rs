@@ -213,3 +213,45 @@ async fn state_survives_between_calls() {
         "default name is the function's path"
     );
 }
+
+/// The breaker outside the timeout: a timed-out call is a failed call.
+#[circuit_breaker(name = "stack-breaker-over-timeout", consecutive_failures = 2)]
+#[timeout("10ms")]
+async fn breaker_over_timeout() -> Result<(), ApiError> {
+    sleep(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+/// The timeout outside the breaker: the cancelled call counts as neither.
+#[timeout("10ms")]
+#[circuit_breaker(name = "stack-timeout-over-breaker", consecutive_failures = 2)]
+async fn timeout_over_breaker() -> Result<(), ApiError> {
+    sleep(Duration::from_secs(1)).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_are_failures_inside_a_breaker_and_cancellations_outside_it() {
+    for _ in 0..2 {
+        assert!(matches!(
+            breaker_over_timeout().await,
+            Err(ApiError::Rejected(Rejection::Timeout { .. }))
+        ));
+    }
+    let inner = registry::circuit_breaker("stack-breaker-over-timeout").unwrap();
+    assert_eq!(inner.state(), CircuitState::Open);
+
+    for _ in 0..3 {
+        assert!(matches!(
+            timeout_over_breaker().await,
+            Err(ApiError::Rejected(Rejection::Timeout { .. }))
+        ));
+    }
+    let outer = registry::circuit_breaker("stack-timeout-over-breaker").unwrap();
+    assert_eq!(outer.state(), CircuitState::Closed);
+    assert_eq!(
+        outer.metrics().calls,
+        0,
+        "cancelled calls are neither success nor failure"
+    );
+}

@@ -167,3 +167,31 @@ async fn by_hand() {
     ));
     assert_eq!(limit.name(), "by-hand");
 }
+
+struct Gateway<T>(T);
+
+impl<T: Send + Sync> Gateway<T> {
+    #[timeout("10ms")]
+    async fn call(&self) -> Result<(), ApiError> {
+        let _ = &self.0;
+        sleep(Duration::from_secs(1)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_method_default_name_includes_its_type() {
+    for gateway in [Gateway(1u8)] {
+        let err = gateway.call().await.unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Rejected(Rejection::Timeout { name, .. }) if name == "timeout::Gateway::call"),
+            "{err:?}"
+        );
+    }
+    let err = Gateway("other instance").call().await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'timeout::Gateway::call' timed out: no result within 10ms; the call was cancelled",
+        "generic arguments are left out: every instance shares the name"
+    );
+}

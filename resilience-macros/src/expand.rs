@@ -5,14 +5,14 @@
 //! body becomes, in outline:
 //!
 //! ```text
-//! static BREAKER: LazyLock<CircuitBreaker> = ..;          // state: once per function
+//! static BREAKER: OnceLock<CircuitBreaker> = ..;          // state: once per function
 //! async {                                                 // fallback
 //!     let fb_a = a.clone_arg();                           // only what the fallback needs
 //!     match async {                                       // retry
 //!         let mut run = Retry::new(..).start();
 //!         loop {
 //!             let a = a.clone_arg();                      // a copy per attempt
-//!             let outcome = BREAKER.call_with(record_if, async { { user block } }).await;
+//!             let outcome = state(&BREAKER, || ..).call_with(record_if, async { { user block } }).await;
 //!             match run.after(outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
 //!         }
 //!     }.await { Err(e) => f(self, fb_a, e).await, r => r }
@@ -166,6 +166,8 @@ struct Generator<'a> {
     /// The name owned receivers get once the body is renamed (`self` cannot be rebound).
     self_alias: Ident,
     statics: Vec<TokenStream>,
+    /// The `static` holding a method's default name has been emitted.
+    name_cell: bool,
 }
 
 impl<'a> Generator<'a> {
@@ -178,6 +180,7 @@ impl<'a> Generator<'a> {
             reuses,
             self_alias: Ident::new("resilience_self", Span::call_site()),
             statics: Vec::new(),
+            name_cell: false,
         }
     }
 
@@ -202,13 +205,13 @@ impl<'a> Generator<'a> {
                 .zip(&f.params)
             {
                 if needs_binding(param) {
-                    input.pat = Box::new(Pat::Ident(syn::PatIdent {
+                    *input.pat = Pat::Ident(syn::PatIdent {
                         attrs: Vec::new(),
                         by_ref: None,
                         mutability: None,
                         ident: param.binding.clone(),
                         subpat: None,
-                    }));
+                    });
                 }
             }
         }
@@ -245,7 +248,6 @@ impl<'a> Generator<'a> {
         quote! {
             #(#attrs)*
             #(#consumed)*
-            #[allow(clippy::used_underscore_binding, clippy::redundant_clone)]
             #vis #sig #body
         }
     }
@@ -316,19 +318,59 @@ impl<'a> Generator<'a> {
         }
     }
 
-    /// The name of a call that may return a `Rejection`.
-    fn rejecting(&self, name: &str) -> Ident {
+    /// The policy method that runs the layers below: its async or its blocking form.
+    fn call_method(&self, async_form: &str, blocking_form: &str) -> Ident {
+        let name = if self.function.is_async {
+            async_form
+        } else {
+            blocking_form
+        };
         Ident::new(name, Span::call_site())
     }
 
-    fn default_name(&self) -> TokenStream {
+    /// The default name: the function's path, `module::fn`; for a method (a function
+    /// with a receiver) `module::Type::method`, the type read from `Self` on first use.
+    fn default_name(&mut self) -> TokenStream {
         let krate = &self.krate;
         let name = self.function.item.sig.ident.to_string();
-        quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name))
+        if self.function.receiver.is_none() {
+            return quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name));
+        }
+        let cell = Ident::new("__RESILIENCE_NAME", Span::mixed_site());
+        if !self.name_cell {
+            self.name_cell = true;
+            self.statics.push(quote! {
+                static #cell: #krate::__private::OnceLock<&'static str> = #krate::__private::OnceLock::new();
+            });
+        }
+        quote!(#krate::__private::method_name::<Self>(&#cell, #name))
     }
 
-    fn name_or_default(&self, name: &Option<TokenStream>) -> TokenStream {
-        name.clone().unwrap_or_else(|| self.default_name())
+    fn name_or_default(&mut self, name: &Option<TokenStream>) -> TokenStream {
+        match name {
+            Some(name) => name.clone(),
+            None => self.default_name(),
+        }
+    }
+
+    /// A policy's state, created on the function's first call and kept in a `static`
+    /// (one per function, shared by every call): an expression of type `&'static ty`.
+    fn state(
+        &mut self,
+        index: usize,
+        what: &str,
+        ty: TokenStream,
+        init: TokenStream,
+    ) -> TokenStream {
+        let p = {
+            let krate = &self.krate;
+            quote!(#krate::__private)
+        };
+        let id = self.static_ident(index, what);
+        self.statics.push(quote! {
+            static #id: #p::OnceLock<#p::#ty> = #p::OnceLock::new();
+        });
+        quote!(#p::state(&#id, || #init))
     }
 
     fn static_ident(&self, index: usize, what: &str) -> Ident {
@@ -558,9 +600,9 @@ impl<'a> Generator<'a> {
         }
     }
 
-    fn timeout(&self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
-        let krate = &self.krate;
+    fn timeout(&mut self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
         let name = self.name_or_default(&args.name);
+        let krate = &self.krate;
         let after = args.after.as_ref().map_or_else(
             || quote!(#krate::__private::Duration::ZERO),
             |d| d.tokens(krate),
@@ -598,33 +640,27 @@ impl<'a> Generator<'a> {
             .record_if
             .as_ref()
             .map_or_else(|| quote!(#p::always), ToTokens::to_token_stream);
-        let id = self.static_ident(index, "BREAKER");
         let inner = self.deferred(inner, reused);
+        let call = self.call_method("call_with", "call_blocking_with");
         match &args.key {
             None => {
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::CircuitBreaker> =
-                        #p::LazyLock::new(|| #builder.register_clamped());
-                });
-                let call = self.rejecting(if self.function.is_async {
-                    "call_with"
-                } else {
-                    "call_blocking_with"
-                });
-                quote!(#id.#call(#record_if, #inner))
+                let state = self.state(
+                    index,
+                    "BREAKER",
+                    quote!(CircuitBreaker),
+                    quote!(#builder.register_clamped()),
+                );
+                quote!(#state.#call(#record_if, #inner))
             }
             Some(key) => {
                 let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::KeyedCircuitBreaker> =
-                        #p::LazyLock::new(|| #p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys));
-                });
-                let call = self.rejecting(if self.function.is_async {
-                    "call_with"
-                } else {
-                    "call_blocking_with"
-                });
-                quote!(#id.#call(#key, #record_if, #inner))
+                let state = self.state(
+                    index,
+                    "BREAKER",
+                    quote!(KeyedCircuitBreaker),
+                    quote!(#p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys)),
+                );
+                quote!(#state.#call(#key, #record_if, #inner))
             }
         }
     }
@@ -657,17 +693,15 @@ impl<'a> Generator<'a> {
         if let Some(n) = &args.max_waiting {
             builder.extend(quote!(.max_waiting(#n)));
         }
-        let id = self.static_ident(index, "BULKHEAD");
-        self.statics.push(quote! {
-            static #id: #p::LazyLock<#p::Bulkhead> = #p::LazyLock::new(|| #builder.register_clamped());
-        });
+        let state = self.state(
+            index,
+            "BULKHEAD",
+            quote!(Bulkhead),
+            quote!(#builder.register_clamped()),
+        );
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async {
-            "call"
-        } else {
-            "call_blocking"
-        });
-        quote!(#id.#call(#inner))
+        let call = self.call_method("call", "call_blocking");
+        quote!(#state.#call(#inner))
     }
 
     fn rate_limit(
@@ -692,27 +726,27 @@ impl<'a> Generator<'a> {
             let d = d.tokens(&krate);
             builder.extend(quote!(.max_wait(#d)));
         }
-        let id = self.static_ident(index, "RATE_LIMIT");
         let inner = self.deferred(inner, reused);
-        let call = self.rejecting(if self.function.is_async {
-            "call"
-        } else {
-            "call_blocking"
-        });
+        let call = self.call_method("call", "call_blocking");
         match &args.key {
             None => {
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::RateLimiter> = #p::LazyLock::new(|| #builder.register_clamped());
-                });
-                quote!(#id.#call(#inner))
+                let state = self.state(
+                    index,
+                    "RATE_LIMIT",
+                    quote!(RateLimiter),
+                    quote!(#builder.register_clamped()),
+                );
+                quote!(#state.#call(#inner))
             }
             Some(key) => {
                 let max_keys = args.max_keys.as_ref().map(|n| quote!(.max_keys(#n)));
-                self.statics.push(quote! {
-                    static #id: #p::LazyLock<#p::KeyedRateLimiter> =
-                        #p::LazyLock::new(|| #builder.keyed() #max_keys .register_clamped());
-                });
-                quote!(#id.#call(#key, #inner))
+                let state = self.state(
+                    index,
+                    "RATE_LIMIT",
+                    quote!(KeyedRateLimiter),
+                    quote!(#builder.keyed() #max_keys .register_clamped()),
+                );
+                quote!(#state.#call(#key, #inner))
             }
         }
     }
@@ -732,4 +766,134 @@ fn reuses_arguments(layer: &Layer) -> bool {
 /// pattern) so that it can be copied, the pattern being bound again in the body.
 fn needs_binding(param: &func::Param) -> bool {
     param.is_pattern() || matches!(&param.pat, Pat::Ident(p) if p.mutability.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(kind: Kind, args: &str, item: &str) -> String {
+        attribute(kind, args.parse().unwrap(), item.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn the_body_is_emitted_once_whatever_the_stack() {
+        let item = r#"
+            #[circuit_breaker(name = "b")]
+            #[timeout("1s")]
+            #[bulkhead(max_concurrent = 2)]
+            async fn f(&self, a: String) -> Result<u32, E> { unique_marker(a) }
+        "#;
+        for kind in [Kind::Retry, Kind::Fallback] {
+            let args = if kind == Kind::Fallback {
+                "Self::backup"
+            } else {
+                ""
+            };
+            let out = expand(kind, args, item);
+            assert_eq!(out.matches("unique_marker").count(), 1, "{out}");
+            assert!(!out.contains("compile_error"), "{out}");
+        }
+    }
+
+    #[test]
+    fn stacked_attributes_are_left_as_markers() {
+        let out = expand(
+            Kind::Retry,
+            "",
+            r#"#[timeout("1s")] #[doc = "kept"] async fn f() -> Result<(), E> { Ok(()) }"#,
+        );
+        assert!(out.contains("timeout (__resilience_expanded)"), "{out}");
+        assert!(out.contains("doc = \"kept\""), "{out}");
+        let again = expand(Kind::Timeout, EXPANDED, "fn g() {}");
+        assert_eq!(
+            again, "fn g () { }",
+            "a marker expands to the item unchanged"
+        );
+    }
+
+    /// Random argument lists and items, well-formed or not, never make the macro
+    /// panic: it answers with code or with `compile_error!`.
+    #[test]
+    fn never_panics_on_random_input() {
+        const ARGS: [&str; 24] = [
+            "max_attempts",
+            "=",
+            "0",
+            "3",
+            ",",
+            "backoff",
+            "fixed",
+            "(",
+            ")",
+            "\"1s\"",
+            "\"2 parsecs\"",
+            "exponential",
+            "initial",
+            "jitter",
+            "full",
+            "window",
+            "count",
+            "key",
+            "a",
+            "default",
+            "value",
+            "Self::x",
+            "adaptive",
+            "\"10/s\"",
+        ];
+        const ITEMS: [&str; 8] = [
+            "async fn f(&self, a: String) -> Result<u32, E> { Ok(1) }",
+            "fn f((a, b): (u8, u8), _: u8, mut c: Vec<u8>) -> io::Result<u8> { Ok(a) }",
+            "fn f(self) -> Option<u8> { None }",
+            "async fn f();",
+            "struct S;",
+            "const fn f() -> Result<(), E> { Ok(()) }",
+            "fn f<T: Clone>(t: T, x: impl Fn()) -> Result<T, E> where T: Send { Ok(t) }",
+            "fn f() -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send>> { Box::pin(async move { Ok(1) }) }",
+        ];
+        const KINDS: [Kind; 6] = [
+            Kind::Retry,
+            Kind::Timeout,
+            Kind::CircuitBreaker,
+            Kind::Fallback,
+            Kind::Bulkhead,
+            Kind::RateLimit,
+        ];
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % n as u64).unwrap_or(0)
+        };
+        for _ in 0..3_000 {
+            let args: Vec<&str> = (0..next(8)).map(|_| ARGS[next(ARGS.len())]).collect();
+            let args = args.join(" ");
+            let Ok(args) = args.parse::<TokenStream>() else {
+                continue;
+            };
+            let mut item = String::new();
+            if next(2) == 0 {
+                item.push_str("#[timeout(\"1s\")] ");
+            }
+            item.push_str(ITEMS[next(ITEMS.len())]);
+            let kind = KINDS[next(KINDS.len())];
+            let out =
+                std::panic::catch_unwind(|| attribute(kind, args.clone(), item.parse().unwrap()));
+            assert!(out.is_ok(), "panicked on #[{}({args})] {item}", kind.name());
+        }
+    }
+
+    #[test]
+    fn errors_keep_the_function_and_report_every_mistake() {
+        let out = expand(
+            Kind::Retry,
+            "max_attempts = 0, jiter = full",
+            r#"#[timeout("2 parsecs")] async fn f() -> Result<(), E> { Ok(()) }"#,
+        );
+        assert!(out.contains("async fn f"), "{out}");
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+        assert!(out.contains("did you mean `jitter`"), "{out}");
+    }
 }

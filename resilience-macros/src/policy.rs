@@ -18,6 +18,8 @@ pub(crate) struct Layer {
     pub(crate) order_intended: bool,
 }
 
+// A handful per function, built once at compile time: their size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Policy {
     Retry(RetryArgs),
     Timeout(TimeoutArgs),

@@ -84,7 +84,24 @@ pub fn sleep_blocking(delay: Duration) {
 }
 
 pub use core::default::Default;
-pub use std::sync::LazyLock;
+pub use std::sync::OnceLock;
+
+/// A function's policy state, created by `init` on the function's first call.
+#[inline(always)]
+pub fn state<P>(cell: &'static OnceLock<P>, init: impl FnOnce() -> P) -> &'static P {
+    cell.get_or_init(init)
+}
+
+/// A method's default policy name, `module::Type::method`, made once per function from
+/// the type's path (generic arguments left out: every instance shares the policy).
+pub fn method_name<S: ?Sized>(cell: &'static OnceLock<&'static str>, method: &str) -> &'static str {
+    cell.get_or_init(|| {
+        let ty = core::any::type_name::<S>();
+        let ty = ty.split('<').next().unwrap_or(ty);
+        // One small string per annotated method, kept for the program's life.
+        Box::leak(format!("{ty}::{method}").into_boxed_str())
+    })
+}
 
 /// `#[timeout]`'s call: the limit is built per call (two words, no allocation).
 #[inline]

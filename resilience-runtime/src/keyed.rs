@@ -9,12 +9,12 @@
 //!     fn new(max_keys: usize) -> Self;            // 0 is taken as 1
 //!     fn max_keys(&self) -> usize;
 //!     fn len(&self) -> usize;
-//!     fn get<K: Key>(&self, key: &K) -> Option<V>;  // counts as a use
-//!     fn get_or_insert_with<K: Key>(&self, key: &K, make: impl FnOnce() -> V) -> V;
+//!     fn get<K: PolicyKey>(&self, key: &K) -> Option<V>;  // counts as a use
+//!     fn get_or_insert_with<K: PolicyKey>(&self, key: &K, make: impl FnOnce() -> V) -> V;
 //!     fn values(&self) -> Vec<V>;                   // every held value, no order
 //!     fn clear(&self);
 //! }
-//! // Key = Hash + Eq + Clone + Send + Sync + 'static
+//! // PolicyKey = Hash + Eq + Clone + Send + Sync + 'static
 //! ```
 //!
 //! The map is not generic over the key type, so a `static` (which cannot name the
@@ -51,9 +51,50 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-/// The bounds a key of a keyed policy must meet.
-pub(crate) trait Key: Hash + Eq + Clone + Send + Sync + 'static {}
-impl<K: Hash + Eq + Clone + Send + Sync + 'static> Key for K {}
+/// What a key of a keyed policy (`key = expr`) must be: hashable, comparable,
+/// clonable, shareable across threads and owned. Implemented for every
+/// `Hash + Eq + Clone + Send + Sync + 'static` type; its methods are the map's access
+/// to those traits, so that a type that is not a key is reported once, as such.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the key of a keyed policy",
+    label = "a key must be `Hash + Eq + Clone + Send + Sync + 'static`",
+    note = "give an owned, hashable value, e.g. `key = tenant.to_string()`, `key = region.id` or `key = price.to_bits()`"
+)]
+pub trait PolicyKey: Send + Sync + 'static {
+    #[doc(hidden)]
+    fn hash_key<H: Hasher>(&self, state: &mut H);
+    #[doc(hidden)]
+    fn eq_key(&self, other: &Self) -> bool;
+    #[doc(hidden)]
+    fn clone_key(&self) -> Self
+    where
+        Self: Sized;
+}
+
+impl<K: Hash + Eq + Clone + Send + Sync + 'static> PolicyKey for K {
+    #[inline]
+    fn hash_key<H: Hasher>(&self, state: &mut H) {
+        self.hash(state);
+    }
+    #[inline]
+    fn eq_key(&self, other: &Self) -> bool {
+        self == other
+    }
+    #[inline]
+    fn clone_key(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// Hashes a key through [`PolicyKey`].
+struct KeyHash<'a, K>(&'a K);
+
+impl<K: PolicyKey> Hash for KeyHash<'_, K> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash_key(state);
+    }
+}
 
 /// Number of independently locked parts of a map.
 pub(crate) const SHARDS: usize = 16;
@@ -116,8 +157,8 @@ impl<V: Clone> KeyedMap<V> {
     }
 
     /// The value held for `key`, if any; counts as a use of the key.
-    pub(crate) fn get<K: Key>(&self, key: &K) -> Option<V> {
-        let hash = self.hasher.hash_one(key);
+    pub(crate) fn get<K: PolicyKey>(&self, key: &K) -> Option<V> {
+        let hash = self.hasher.hash_one(KeyHash(key));
         let shard = self.shard(hash);
         find(&shard, hash, key).map(|entry| {
             self.touch(entry);
@@ -127,8 +168,8 @@ impl<V: Clone> KeyedMap<V> {
 
     /// The value held for `key`, or the one `make` builds, inserted now (dropping the
     /// least recently used key if the map is full).
-    pub(crate) fn get_or_insert_with<K: Key>(&self, key: &K, make: impl FnOnce() -> V) -> V {
-        let hash = self.hasher.hash_one(key);
+    pub(crate) fn get_or_insert_with<K: PolicyKey>(&self, key: &K, make: impl FnOnce() -> V) -> V {
+        let hash = self.hasher.hash_one(KeyHash(key));
         let value = {
             let mut shard = self.shard(hash);
             if let Some(entry) = find(&shard, hash, key) {
@@ -138,7 +179,7 @@ impl<V: Clone> KeyedMap<V> {
             let id = self.stamp.fetch_add(1, Ordering::Relaxed) + 1;
             let value = make();
             shard.entry(hash).or_default().push(Entry {
-                key: Box::new(key.clone()),
+                key: Box::new(key.clone_key()),
                 value: value.clone(),
                 id,
                 last_used: AtomicU64::new(id),
@@ -242,11 +283,11 @@ impl<V: Clone> KeyedMap<V> {
     }
 }
 
-fn find<'a, K: Key, V>(shard: &'a Shard<V>, hash: u64, key: &K) -> Option<&'a Entry<V>> {
+fn find<'a, K: PolicyKey, V>(shard: &'a Shard<V>, hash: u64, key: &K) -> Option<&'a Entry<V>> {
     shard
         .get(&hash)?
         .iter()
-        .find(|e| e.key.downcast_ref::<K>() == Some(key))
+        .find(|e| e.key.downcast_ref::<K>().is_some_and(|k| k.eq_key(key)))
 }
 
 /// Locks ignoring poisoning: the map's invariants hold between any two statements.
@@ -334,7 +375,7 @@ mod tests {
             // The next odd key is still held (peek without `get`, which would use it).
             if i < 24 {
                 let next = 2 * i as u32 + 3;
-                let hash = map.hasher.hash_one(next);
+                let hash = map.hasher.hash_one(KeyHash(&next));
                 assert!(find(&map.shard(hash), hash, &next).is_some());
             }
         }

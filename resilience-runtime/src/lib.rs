@@ -65,6 +65,12 @@
 //! lists the valid ones and suggests the nearest. `crate = path::to::runtime` names this
 //! crate where it is renamed or re-exported.
 //!
+//! A policy's default `name` (in rejections, and the key functions share a policy by)
+//! is the function's path: `module::function`, and for a method `module::Type::method`,
+//! the type's path taken from `Self` when the method is first called (generic
+//! arguments left out). Each function's policies are created on its first call and
+//! kept for the life of the program; functions that give the same `name` share one.
+//!
 //! ## `#[retry]`
 //!
 //! | argument | meaning | default |
@@ -120,10 +126,76 @@
 //! # async fn main() { assert_eq!(Prices.live("a".into()).await, Ok(40)); }
 //! ```
 //!
-//! ## `#[circuit_breaker]`, `#[bulkhead]`, `#[rate_limit]`
+//! ## `#[circuit_breaker]`
 //!
-//! See the [`circuit_breaker`], [`bulkhead`] and [`rate_limit`] modules for their
-//! arguments, states and defaults.
+//! States `Closed`, `Open`, `HalfOpen`, plus `ForcedOpen` and `Disabled` set by hand.
+//! Arguments: `name`, `failure_rate` (0.5), `window = count(N) | time("60s")`
+//! (`count(100)`), `min_calls` (100, capped at N), `consecutive_failures` (off),
+//! `slow_call` / `slow_call_rate` (off / 1.0), `open_for` (60s), `open_for_max` (off),
+//! `half_open_calls` (10), `record_if`, `key` / `max_keys` (10 000). The
+//! [`circuit_breaker`](mod@circuit_breaker) module documents each, the states and the
+//! registry ([`registry::circuit_breaker`]).
+//!
+//! ```
+//! use resilience_runtime::{circuit_breaker, registry, CircuitState, Rejection};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum DbError {
+//!     #[error("connection refused")]
+//!     Refused,
+//!     #[error(transparent)]
+//!     Rejected(#[from] Rejection),
+//! }
+//!
+//! #[circuit_breaker(name = "orders-db", consecutive_failures = 3, open_for = "30s")]
+//! async fn load_order(id: u64) -> Result<String, DbError> {
+//!     Err(DbError::Refused)
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! for _ in 0..3 {
+//!     assert!(matches!(load_order(7).await, Err(DbError::Refused)));
+//! }
+//! let err = load_order(7).await.unwrap_err(); // refused without running the body
+//! assert_eq!(
+//!     err.to_string(),
+//!     "circuit breaker 'orders-db' is open: 3 failures in a row; next trial in 30s"
+//! );
+//! let breaker = registry::circuit_breaker("orders-db").unwrap();
+//! assert_eq!(breaker.state(), CircuitState::Open);
+//! # }
+//! ```
+//!
+//! ## `#[bulkhead]` and `#[rate_limit]`
+//!
+//! `#[bulkhead(max_concurrent = 10, max_wait = "0s", max_waiting = N, name = "...")]`:
+//! at most `max_concurrent` bodies run at once, further calls wait first come, first
+//! served up to `max_wait` (default: no waiting), else get
+//! [`Rejection::BulkheadFull`]. `max_concurrent = adaptive(initial = 20, min = 1,
+//! max = 200)` moves the limit with latency and failures; see [`mod@bulkhead`].
+//!
+//! `#[rate_limit(rate = "100/s", burst = 10, max_wait = "0s", key = expr, name = "...")]`:
+//! GCRA; `burst` defaults to the rate's count; a call over the rate waits up to
+//! `max_wait` for its slot, else gets [`Rejection::RateLimited`] with the exact
+//! `retry_after`; see [`mod@rate_limit`].
+//!
+//! ```
+//! use resilience_runtime::{bulkhead, rate_limit, Rejection};
+//!
+//! #[bulkhead(max_concurrent = 8, max_wait = "100ms")]
+//! #[rate_limit(rate = "2/s", key = user.to_string())]
+//! async fn export(user: &str) -> Result<(), Rejection> {
+//!     Ok(())
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! assert!(export("ann").await.is_ok());
+//! assert!(export("ann").await.is_ok());
+//! let limited = export("ann").await.unwrap_err();
+//! assert_eq!(limited.retry_after(), Some(std::time::Duration::from_millis(500)));
+//! assert!(export("bob").await.is_ok(), "one limit per user");
+//! # }
+//! ```
 //!
 //! # Stacking
 //!
@@ -157,6 +229,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 mod config;
 mod keyed;
+mod named;
 pub mod rate_limit;
 pub mod registry;
 mod rejection;
@@ -168,6 +241,7 @@ pub use backoff::{Backoff, Jitter};
 pub use bulkhead::Bulkhead;
 pub use circuit_breaker::{CircuitBreaker, CircuitState, KeyedCircuitBreaker};
 pub use config::ConfigError;
+pub use keyed::PolicyKey;
 pub use rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use rejection::{FromRejection, Rejection};
 pub use retry::Retry;

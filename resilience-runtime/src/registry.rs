@@ -4,59 +4,8 @@
 //! the first configuration registered under a name wins.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::RwLock;
 
-/// A map from policy name to a shared policy instance. Touched when a policy is first
-/// used by a function and when it is looked up by hand, never on a call's hot path.
-pub(crate) struct Registry<V> {
-    entries: RwLock<Option<HashMap<Cow<'static, str>, V>>>,
-}
-
-impl<V: Clone> Registry<V> {
-    pub(crate) const fn new() -> Self {
-        Registry {
-            entries: RwLock::new(None),
-        }
-    }
-
-    /// The instance registered under `name`, or the one `make` builds, registered now.
-    /// The `bool` is true when the instance already existed.
-    pub(crate) fn get_or_insert_with(
-        &self,
-        name: Cow<'static, str>,
-        make: impl FnOnce() -> V,
-    ) -> (V, bool) {
-        if let Some(existing) = self.get(&name) {
-            return (existing, true);
-        }
-        let mut guard = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        let map = guard.get_or_insert_with(HashMap::new);
-        if let Some(existing) = map.get(&name) {
-            return (existing.clone(), true);
-        }
-        let value = make();
-        map.insert(name, value.clone());
-        (value, false)
-    }
-
-    /// The instance registered under `name`.
-    pub(crate) fn get(&self, name: &str) -> Option<V> {
-        let guard = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref()?.get(name).cloned()
-    }
-
-    /// Every registered instance, sorted by name.
-    pub(crate) fn all(&self) -> Vec<(Cow<'static, str>, V)> {
-        let guard = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let mut all: Vec<_> = guard
-            .iter()
-            .flat_map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
-}
+pub use crate::named::ConfigConflict;
 
 /// The bulkhead registered under `name` (by `#[bulkhead]` or
 /// [`BulkheadBuilder::register`](crate::bulkhead::BulkheadBuilder::register)), for its
@@ -152,65 +101,15 @@ pub fn keyed_circuit_breaker(name: &str) -> Option<KeyedCircuitBreaker> {
     crate::circuit_breaker::keyed_registry().get(name)
 }
 
-// ---------------------------------------------------------------------------------
-// Configuration conflicts
-// ---------------------------------------------------------------------------------
-
-/// A registration that named an existing policy with other settings. The first
-/// configuration registered under a name wins; the later one was ignored (its caller
-/// got the existing policy) and is recorded here instead of failing at run time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ConfigConflict {
-    /// The kind of policy, e.g. `"circuit_breaker"`.
-    pub policy: &'static str,
-    /// The shared name.
-    pub name: Cow<'static, str>,
-    /// The configuration in force (the first registered).
-    pub kept: String,
-    /// The configuration that was ignored.
-    pub ignored: String,
-}
-
-impl std::fmt::Display for ConfigConflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} '{}' was registered again with other settings; the first ones are kept: {} (ignored: {})",
-            self.policy, self.name, self.kept, self.ignored
-        )
-    }
-}
-
-static CONFLICTS: std::sync::Mutex<Vec<ConfigConflict>> = std::sync::Mutex::new(Vec::new());
-
-/// Most conflicts kept; later distinct ones are dropped.
-const MAX_CONFLICTS: usize = 1_000;
-
-/// Every configuration conflict recorded so far (each distinct one once), oldest
-/// first. A startup check or test can assert it is empty:
+/// Every registration that named an existing policy with other settings (each
+/// distinct one once, oldest first). The first configuration registered under a name
+/// wins; the later one was ignored (its caller got the existing policy) and is recorded
+/// here instead of failing at run time. A startup check or test can assert it is
+/// empty:
 ///
 /// ```
 /// assert!(resilience_runtime::registry::config_conflicts().is_empty());
 /// ```
 pub fn config_conflicts() -> Vec<ConfigConflict> {
-    CONFLICTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
-pub(crate) fn report_conflict(
-    policy: &'static str,
-    name: Cow<'static, str>,
-    kept: String,
-    ignored: String,
-) {
-    let conflict = ConfigConflict {
-        policy,
-        name,
-        kept,
-        ignored,
-    };
-    let mut all = CONFLICTS.lock().unwrap_or_else(|e| e.into_inner());
-    if all.len() < MAX_CONFLICTS && !all.contains(&conflict) {
-        all.push(conflict);
-    }
+    crate::named::config_conflicts()
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Why a policy refused to run the body.
@@ -88,7 +89,7 @@ impl fmt::Display for Rejection {
         match self {
             Rejection::CircuitOpen { name, retry_after } => {
                 write!(f, "circuit breaker '{name}' is open")?;
-                if let Some(reason) = crate::circuit_breaker::open_reason(name) {
+                if let Some(reason) = detail(Source::CircuitBreaker, name) {
                     write!(f, ": {reason}")?;
                 }
                 if *retry_after == Duration::MAX {
@@ -107,7 +108,7 @@ impl fmt::Display for Rejection {
                 max_concurrent,
             } => {
                 write!(f, "bulkhead '{name}' is full: ")?;
-                match crate::bulkhead::full_detail(name) {
+                match detail(Source::Bulkhead, name) {
                     Some(detail) => f.write_str(&detail)?,
                     None => write!(f, "all {max_concurrent} slots are taken")?,
                 }
@@ -115,7 +116,7 @@ impl fmt::Display for Rejection {
             }
             Rejection::RateLimited { name, retry_after } => {
                 write!(f, "rate limit '{name}' exceeded")?;
-                if let Some(detail) = crate::rate_limit::limit_detail(name) {
+                if let Some(detail) = detail(Source::RateLimit, name) {
                     write!(f, ": {detail}")?;
                 }
                 write!(f, "; next slot in {}", HumanDuration(*retry_after))
@@ -128,6 +129,31 @@ impl fmt::Display for Rejection {
 }
 
 impl std::error::Error for Rejection {}
+
+/// The policies whose rejections explain themselves with details found by name.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source {
+    CircuitBreaker = 0,
+    Bulkhead = 1,
+    RateLimit = 2,
+}
+
+/// How a policy module finds why its policy of a given name refuses calls.
+pub(crate) type Detail = fn(&str) -> Option<String>;
+
+static DETAILS: [OnceLock<Detail>; 3] = [const { OnceLock::new() }; 3];
+
+/// Called by a policy module before it first refuses a call: how the rejection's
+/// message finds the details. (The policies depend on this module, not the reverse.)
+#[cold]
+pub(crate) fn explain_with(source: Source, detail: Detail) {
+    // Set once; later calls find it set.
+    let _ = DETAILS[source as usize].set(detail);
+}
+
+fn detail(source: Source, name: &str) -> Option<String> {
+    DETAILS[source as usize].get().and_then(|find| find(name))
+}
 
 /// Implemented for every error type that can carry a [`Rejection`], that is every
 /// `E: From<Rejection>`. Policies that can refuse a call require it; users implement

@@ -254,6 +254,7 @@ impl Bulkhead {
     /// `waited`; remembered for the rejection's message.
     #[cold]
     fn refuse(&self, s: Snapshot, waited: Duration) -> Rejection {
+        crate::rejection::explain_with(crate::rejection::Source::Bulkhead, super::full_detail);
         let inner = &*self.inner;
         let limit = inner.slots.limit();
         inner.record_refusal(s, limit, waited);

@@ -101,9 +101,8 @@ impl BulkheadBuilder {
 
     fn register_unchecked(self) -> Bulkhead {
         let name = self.name.clone();
-        super::BULKHEADS
-            .get_or_insert_with(name, || Bulkhead::from_builder(self))
-            .0
+        let settings = format!("{self:?}");
+        super::BULKHEADS.register("bulkhead", name, settings, || Bulkhead::from_builder(self))
     }
 
     fn check(&self) -> Result<(), ConfigError> {

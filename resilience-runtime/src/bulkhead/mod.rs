@@ -104,7 +104,7 @@ pub use adaptive::{
 pub use call::{BulkheadCall, BulkheadPermit};
 pub use config::BulkheadBuilder;
 
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::rejection::HumanDuration;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use adaptive::Estimator;
@@ -324,6 +324,6 @@ impl std::fmt::Debug for Bulkhead {
 
 /// How full the bulkhead `name` was when it last refused a call, for a rejection's
 /// message, e.g. `8 of 8 calls running, 3 waiting; no slot came free within 100ms`.
-pub(crate) fn full_detail(name: &str) -> Option<String> {
+pub(super) fn full_detail(name: &str) -> Option<String> {
     BULKHEADS.get(name)?.inner.refusal_detail()
 }

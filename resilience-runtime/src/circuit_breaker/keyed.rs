@@ -3,14 +3,13 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use super::config::Config;
 use super::{CircuitBreaker, CircuitBreakerBuilder};
 use crate::config::ConfigError;
 use crate::keyed::KeyedMap;
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::rejection::FromRejection;
 
 /// One [`CircuitBreaker`] per distinct key, all with the same settings: a failing
@@ -130,7 +129,7 @@ impl KeyedCircuitBreaker {
                 || !config.listeners.is_empty()
                 || inner.map.max_keys() != max_keys)
         {
-            crate::registry::report_conflict(
+            crate::named::report_conflict(
                 "circuit_breaker",
                 name,
                 format!("{:?}, max_keys: {}", inner.config, inner.map.max_keys()),
@@ -163,7 +162,7 @@ impl KeyedCircuitBreaker {
     /// The breaker of `key`, if the key is held (counts as a use of the key).
     pub fn get<K>(&self, key: &K) -> Option<CircuitBreaker>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
     {
         self.inner.map.get(key)
     }
@@ -171,7 +170,7 @@ impl KeyedCircuitBreaker {
     /// The breaker of `key`, created (closed) if the key is not held.
     pub fn breaker<K>(&self, key: &K) -> CircuitBreaker
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
     {
         self.inner.map.get_or_insert_with(key, || {
             CircuitBreaker::from_config(self.inner.name.clone(), self.inner.config.clone(), true)
@@ -193,7 +192,7 @@ impl KeyedCircuitBreaker {
     /// [`CircuitBreaker::call`] through `key`'s breaker.
     pub async fn call<K, T, E, F>(&self, key: K, future: F) -> Result<T, E>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
@@ -204,7 +203,7 @@ impl KeyedCircuitBreaker {
     /// [`CircuitBreaker::call_with`] through `key`'s breaker.
     pub async fn call_with<K, T, E, F, R>(&self, key: K, record_if: R, future: F) -> Result<T, E>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
         R: FnOnce(&E) -> bool,
@@ -216,7 +215,7 @@ impl KeyedCircuitBreaker {
     /// [`CircuitBreaker::call_blocking`] through `key`'s breaker.
     pub fn call_blocking<K, T, E>(&self, key: K, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
         E: FromRejection,
     {
         self.breaker(&key).call_blocking(f)
@@ -230,7 +229,7 @@ impl KeyedCircuitBreaker {
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
         E: FromRejection,
     {
         self.breaker(&key).call_blocking_with(record_if, f)

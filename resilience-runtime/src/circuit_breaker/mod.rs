@@ -193,7 +193,7 @@ pub use keyed::KeyedCircuitBreaker;
 use config::Config;
 use state::Shared;
 
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::sync::Arc;
 
 /// A breaker's state. See the [module docs](self) for the transitions.
@@ -355,7 +355,7 @@ fn register(name: Cow<'static, str>, config: Config) -> CircuitBreaker {
         CircuitBreaker::from_config(name.clone(), std::sync::Arc::new(config.clone()), false)
     });
     if existed && (!breaker.shared.config.same_settings(&config) || !config.listeners.is_empty()) {
-        crate::registry::report_conflict(
+        crate::named::report_conflict(
             "circuit_breaker",
             name,
             format!("{:?}", breaker.shared.config),
@@ -375,6 +375,7 @@ static OPENED: std::sync::Mutex<
 #[cfg(not(loom))]
 #[allow(clippy::ptr_arg)] // cloning the `Cow` keeps a borrowed name unallocated
 fn remember_opened(name: &Cow<'static, str>, breaker: std::sync::Weak<Shared>) {
+    crate::rejection::explain_with(crate::rejection::Source::CircuitBreaker, open_reason);
     let mut guard = OPENED.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(Default::default);
     if map.len() >= 256 && !map.contains_key(name) {
@@ -386,7 +387,7 @@ fn remember_opened(name: &Cow<'static, str>, breaker: std::sync::Weak<Shared>) {
 /// Why the breaker `name` refuses calls, for [`Rejection`](crate::Rejection)'s message:
 /// the reason it last opened, "forced open by hand", or "half-open, all N trial calls
 /// are in flight".
-pub(crate) fn open_reason(name: &str) -> Option<String> {
+fn open_reason(name: &str) -> Option<String> {
     #[cfg(not(loom))]
     {
         let opened = {

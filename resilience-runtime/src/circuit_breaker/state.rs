@@ -546,15 +546,13 @@ impl Shared {
         if to == CLOSED {
             self.clear_closed_state(&mut cold);
         }
-        let Ok(old) = self
-            .head
-            .word
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
-                Some(next_word(w, to))
-            })
-        else {
-            unreachable!("the closure always returns Some")
-        };
+        // The closure always answers `Some`, so both arms hold the previous word.
+        let (Ok(old) | Err(old)) =
+            self.head
+                .word
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                    Some(next_word(w, to))
+                });
         if old & STATE == to {
             return; // e.g. a reset of a closed breaker: window cleared, nothing to tell
         }

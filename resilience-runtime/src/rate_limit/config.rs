@@ -128,9 +128,8 @@ impl RateLimiterBuilder {
 
 fn register(settings: Settings) -> RateLimiter {
     let name = settings.name.clone();
-    RATE_LIMITERS
-        .get_or_insert_with(name, || RateLimiter::new(settings))
-        .0
+    let described = format!("{settings:?}");
+    RATE_LIMITERS.register("rate_limit", name, described, || RateLimiter::new(settings))
 }
 
 impl Settings {

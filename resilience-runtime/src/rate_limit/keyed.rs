@@ -3,14 +3,13 @@
 
 use std::borrow::Cow;
 use std::future::Future;
-use std::hash::Hash;
 use std::time::Duration;
 
 use super::config::{KeyedRateLimiterBuilder, Settings};
 use super::gcra::Decision;
 use super::{Core, Rate, RateLimiterBuilder};
 use crate::keyed::KeyedMap;
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::rejection::{FromRejection, Rejection};
 use crate::sync::{Arc, AtomicU64};
 
@@ -55,9 +54,10 @@ struct Inner {
 
 pub(crate) fn register(settings: Settings, max_keys: usize) -> KeyedRateLimiter {
     let name = settings.name.clone();
-    KEYED_RATE_LIMITERS
-        .get_or_insert_with(name, || KeyedRateLimiter::new(settings, max_keys))
-        .0
+    let described = format!("{settings:?}, max_keys: {max_keys}");
+    KEYED_RATE_LIMITERS.register("rate_limit", name, described, || {
+        KeyedRateLimiter::new(settings, max_keys)
+    })
 }
 
 impl KeyedRateLimiter {
@@ -81,7 +81,7 @@ impl KeyedRateLimiter {
 
     /// The state of `key`, created with a full burst if the key is new.
     #[inline]
-    fn state<K: Hash + Eq + Clone + Send + Sync + 'static>(&self, key: &K) -> Arc<AtomicU64> {
+    fn state<K: crate::PolicyKey>(&self, key: &K) -> Arc<AtomicU64> {
         self.inner
             .map
             .get_or_insert_with(key, || Arc::new(AtomicU64::new(0)))
@@ -92,7 +92,7 @@ impl KeyedRateLimiter {
     /// already held makes no allocation.
     pub async fn call<K, T, E, F>(&self, key: K, future: F) -> Result<T, E>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
@@ -118,7 +118,7 @@ impl KeyedRateLimiter {
     /// (`std::thread::sleep`) up to `max_wait` for `key`'s slot.
     pub fn call_blocking<K, T, E>(&self, key: K, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
         E: FromRejection,
     {
         let admitted = self.inner.core.admit_blocking(&self.state(&key));
@@ -133,7 +133,7 @@ impl KeyedRateLimiter {
     #[inline]
     pub fn check<K>(&self, key: &K) -> Result<(), Rejection>
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
     {
         self.inner.core.check(&self.state(key))
     }
@@ -142,7 +142,7 @@ impl KeyedRateLimiter {
     /// not held). Does not count as a use of the key.
     pub fn available<K>(&self, key: &K) -> u64
     where
-        K: Hash + Eq + Clone + Send + Sync + 'static,
+        K: crate::PolicyKey,
     {
         let core = &self.inner.core;
         match self.inner.map.get(key) {

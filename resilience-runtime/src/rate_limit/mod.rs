@@ -85,7 +85,7 @@ pub(crate) use keyed::KEYED_RATE_LIMITERS;
 pub use keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter};
 pub use rate::Rate;
 
-use crate::registry::Registry;
+use crate::named::Registry;
 use crate::rejection::{HumanDuration, Rejection};
 use crate::sync::{Arc, AtomicU64};
 use config::Settings;
@@ -143,6 +143,7 @@ impl Core {
 
     #[cold]
     pub(crate) fn refused(&self, retry_after: u64) -> Rejection {
+        crate::rejection::explain_with(crate::rejection::Source::RateLimit, limit_detail);
         Rejection::RateLimited {
             name: self.settings.name.clone(),
             retry_after: Duration::from_nanos(retry_after),
@@ -224,7 +225,7 @@ impl std::fmt::Debug for RateLimiter {
 
 /// The quota of the rate limiter `name`, for a rejection's message, e.g.
 /// `100/s with bursts of up to 10, calls wait at most 0s`.
-pub(crate) fn limit_detail(name: &str) -> Option<String> {
+fn limit_detail(name: &str) -> Option<String> {
     if let Some(limiter) = RATE_LIMITERS.get(name) {
         return Some(limiter.inner.core.describe(false));
     }

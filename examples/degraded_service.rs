@@ -1,0 +1,276 @@
+//! A price service that keeps answering while its backend degrades: the whole stack.
+//!
+//! Run it with `cargo run --example degraded_service`. It starts a small HTTP server on
+//! 127.0.0.1 that goes through a schedule — healthy, then flaky (75% of requests answer
+//! 503), then slow (answers take 600ms, more than the 250ms timeout), then recovered —
+//! and asks it for a price every 200ms for 6 seconds through
+//!
+//! ```text
+//! #[fallback(Self::last_known_price)]  // serve the last price seen when all else failed
+//! #[retry(max_attempts = 3, ...)]      // each attempt goes through everything below
+//! #[circuit_breaker(name = "prices")]  // counts every attempt; opens when half fail
+//! #[timeout(after = "250ms", ...)]    // per attempt
+//! ```
+//!
+//! It prints a timeline: each call, its failed attempts, the breaker's state changes,
+//! and whether the answer was live or the last known price. The backend's random
+//! choices come from a fixed seed; the breaker's open period is real time, so a loaded
+//! machine may shift a line or two.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use resilience_runtime::{Rejection, circuit_breaker, fallback, registry, retry, timeout};
+use resilience_tests::{Backend, HttpError, Phase, Script};
+
+/// What can go wrong when asking for a price.
+#[derive(Debug, thiserror::Error)]
+enum PriceError {
+    /// The backend answered with an error status.
+    #[error("backend answered HTTP {0}")]
+    Status(u16),
+    /// The request never got an answer.
+    #[error("transport error: {0}")]
+    Transport(#[from] HttpError),
+    /// The backend answered 200 with something that is not a price.
+    #[error("unreadable price {0:?}")]
+    BadPrice(String),
+    /// A resilience policy refused the call: the breaker is open, or the timeout fired.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+}
+
+impl PriceError {
+    /// Retrying into an open breaker is pointless (it says when to come back, and that
+    /// is later than our backoff), and so is asking again for a garbled answer.
+    fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            PriceError::Rejected(Rejection::CircuitOpen { .. }) | PriceError::BadPrice(_)
+        )
+    }
+}
+
+/// Where a price came from.
+#[derive(Debug)]
+enum Source {
+    /// Fresh from the backend.
+    Live,
+    /// The last price seen, served by the fallback.
+    LastKnown { age: Duration, because: String },
+}
+
+/// A price, in cents, and where it came from.
+#[derive(Debug)]
+struct Price {
+    cents: u64,
+    source: Source,
+}
+
+/// The price service: a backend URL and the last price seen for each SKU.
+struct PriceService {
+    base_url: String,
+    last_known: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl PriceService {
+    /// The price of `sku`: live when the backend answers in time, else the last known
+    /// one.
+    #[fallback(Self::last_known_price)]
+    #[retry(
+        max_attempts = 3,
+        backoff = fixed("50ms"),
+        jitter = none,
+        retry_if = PriceError::is_retryable,
+        on_retry = log_retry
+    )]
+    #[circuit_breaker(
+        name = "prices",
+        failure_rate = 0.5,
+        window = count(6),
+        min_calls = 4,
+        open_for = "700ms",
+        half_open_calls = 1
+    )]
+    #[timeout(after = "250ms", name = "PriceService::price")]
+    async fn price(&self, sku: &str) -> Result<Price, PriceError> {
+        let url = format!("{}/price/{sku}", self.base_url);
+        let (status, body) = resilience_tests::get(&url).await?;
+        if status != 200 {
+            return Err(PriceError::Status(status));
+        }
+        let cents = parse_price(&body).ok_or(PriceError::BadPrice(body))?;
+        self.remember(sku, cents);
+        Ok(Price {
+            cents,
+            source: Source::Live,
+        })
+    }
+
+    /// The fallback: the same arguments, then the error. Serves the last price seen for
+    /// `sku`; with none, the error stands.
+    async fn last_known_price(&self, sku: &str, err: PriceError) -> Result<Price, PriceError> {
+        let last = self.lock().get(sku).copied();
+        match last {
+            Some((cents, seen)) => Ok(Price {
+                cents,
+                source: Source::LastKnown {
+                    age: seen.elapsed(),
+                    because: err.to_string(),
+                },
+            }),
+            None => Err(err),
+        }
+    }
+
+    fn remember(&self, sku: &str, cents: u64) {
+        self.lock().insert(sku.to_owned(), (cents, Instant::now()));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
+        self.last_known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Called by `#[retry]` before each sleep: `attempt` is the attempt that just failed.
+fn log_retry(err: &PriceError, attempt: u32, delay: Duration) {
+    println!("          attempt {attempt} failed, retrying in {delay:?}: {err}");
+    watch_breaker();
+}
+
+/// Prints the breaker's state when it changed since the last look. (Asked after its
+/// open period, an open breaker reports itself half-open, as the next call would find
+/// it.)
+fn watch_breaker() {
+    static LAST: Mutex<String> = Mutex::new(String::new());
+    let Some(breaker) = registry::circuit_breaker("prices") else {
+        return; // not registered before the first call
+    };
+    let now = format!("{:?}", breaker.state());
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *last != now {
+        if last.is_empty() {
+            println!("[{}] breaker 'prices' is {now}", clock());
+        } else {
+            println!("[{}] breaker 'prices': {last} -> {now}", clock());
+        }
+        *last = now;
+    }
+}
+
+/// `"12.34"` -> 1234 cents.
+fn parse_price(text: &str) -> Option<u64> {
+    let (units, cents) = text.trim().split_once('.')?;
+    if cents.len() != 2 {
+        return None;
+    }
+    Some(units.parse::<u64>().ok()? * 100 + cents.parse::<u64>().ok()?)
+}
+
+/// The backend's price list: a made-up but stable price for every SKU.
+fn price_list(path: &str, _request: u64) -> String {
+    let sku = path.rsplit('/').next().unwrap_or_default();
+    let cents = 100 + sku.bytes().map(u64::from).sum::<u64>() * 41 % 900;
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// Seconds since the example started, e.g. `1.20s`.
+fn clock() -> String {
+    static START: OnceLock<Instant> = OnceLock::new();
+    format!(
+        "{:5.2}s",
+        START.get_or_init(Instant::now).elapsed().as_secs_f64()
+    )
+}
+
+fn dollars(cents: u64) -> String {
+    format!("${}.{:02}", cents / 100, cents % 100)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let ms = Duration::from_millis;
+    // Phase boundaries fall between the 200ms call ticks, so each call meets the same
+    // phase from run to run.
+    let backend = Backend::start(
+        Script::new(3)
+            .phase(Phase::healthy().for_duration(ms(1_100)))
+            .phase(Phase::flaky(0.75).for_duration(ms(1_600)))
+            .phase(Phase::slow(ms(600)).for_duration(ms(1_400)))
+            .phase(Phase::healthy().named("recovered"))
+            .body(price_list),
+    )
+    .await?;
+    let service = PriceService {
+        base_url: backend.url(""),
+        last_known: Mutex::new(HashMap::new()),
+    };
+    let skus = ["apple", "pear", "plum"];
+    println!(
+        "[{}] price service on {}; a call every 200ms for 6s",
+        clock(),
+        backend.addr()
+    );
+
+    let mut ticks = tokio::time::interval(ms(200));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut live, mut stale, mut failed) = (0, 0, 0);
+    let mut phase = String::new();
+    let started = Instant::now();
+    for call in 1.. {
+        ticks.tick().await;
+        if started.elapsed() >= Duration::from_secs(6) {
+            break;
+        }
+        let now_phase = backend.phase().to_string();
+        if now_phase != phase {
+            println!("[{}] -- backend: {now_phase} --", clock());
+            phase = now_phase;
+        }
+        let sku = skus[call % skus.len()];
+        watch_breaker();
+        println!("[{}] #{call} price({sku:?})", clock());
+        let result = service.price(sku).await;
+        watch_breaker();
+        match result {
+            Ok(Price {
+                cents,
+                source: Source::Live,
+            }) => {
+                live += 1;
+                println!("          => {} live", dollars(cents));
+            }
+            Ok(Price {
+                cents,
+                source: Source::LastKnown { age, because },
+            }) => {
+                stale += 1;
+                println!(
+                    "          => {} last known ({:.1}s old), because {because}",
+                    dollars(cents),
+                    age.as_secs_f64()
+                );
+            }
+            Err(err) => {
+                failed += 1;
+                println!("          => FAILED (no last known price): {err}");
+            }
+        }
+    }
+
+    let stats = backend.stats();
+    println!(
+        "\n[{}] {} calls: {live} live, {stale} served from the last known price, {failed} failed",
+        clock(),
+        live + stale + failed
+    );
+    println!(
+        "the backend received {} requests ({} answered 503); while the breaker was open, \
+         calls did not reach it",
+        stats.requests, stats.unavailable
+    );
+    Ok(())
+}
