@@ -166,8 +166,6 @@ struct Generator<'a> {
     /// The name owned receivers get once the body is renamed (`self` cannot be rebound).
     self_alias: Ident,
     statics: Vec<TokenStream>,
-    /// The `static` holding a method's default name has been emitted.
-    name_cell: bool,
 }
 
 impl<'a> Generator<'a> {
@@ -180,7 +178,6 @@ impl<'a> Generator<'a> {
             reuses,
             self_alias: Ident::new("resilience_self", Span::call_site()),
             statics: Vec::new(),
-            name_cell: false,
         }
     }
 
@@ -215,7 +212,7 @@ impl<'a> Generator<'a> {
                 }
             }
         }
-        let stack = self.layer(0, false);
+        let run = self.outermost();
         let krate = &self.krate;
         let statics = &self.statics;
         let check_output = (!f.output_is_result).then(|| {
@@ -226,11 +223,6 @@ impl<'a> Generator<'a> {
             let alias = &self.self_alias;
             quote!(let #alias = self;)
         });
-        let run = if f.is_async {
-            quote!(#stack.await)
-        } else {
-            stack
-        };
         let body = quote! {
             #(#statics)*
             #check_output
@@ -256,18 +248,46 @@ impl<'a> Generator<'a> {
         self.reuses && matches!(self.function.receiver, Some(Receiver::Owned { .. }))
     }
 
+    /// The function's result: the whole stack, awaited where the function is async.
+    /// An outermost retry or fallback runs in the function's own body rather than in
+    /// an `async` block of its own (each block is one more body to type-check).
+    fn outermost(&mut self) -> TokenStream {
+        if !self.function.is_async {
+            return self.layer(0, false);
+        }
+        let first = self.layers.first().map(|l| &l.policy);
+        if matches!(first, Some(Policy::Retry(_) | Policy::Fallback(_))) {
+            return self.layer_as(0, false, false);
+        }
+        let stack = self.layer(0, false);
+        quote!(#stack.await)
+    }
+
     /// The expression for layers `index..`: a future for async functions, the result
     /// for plain ones. `reused` is true when a layer above uses the arguments again.
     fn layer(&mut self, index: usize, reused: bool) -> TokenStream {
+        self.layer_as(index, reused, self.function.is_async)
+    }
+
+    /// [`layer`](Self::layer), where `as_future` false asks a retry or fallback of an
+    /// async function for its block (to run inline) instead of a future.
+    fn layer_as(&mut self, index: usize, reused: bool, as_future: bool) -> TokenStream {
         let Some(layer) = self.layers.get(index) else {
             return self.body(reused);
         };
         let reused_below = reused || reuses_arguments(layer);
         let inner = self.layer(index + 1, reused_below);
         let mv = (!reused).then(|| quote!(move));
+        let wrap = |block: TokenStream| {
+            if as_future {
+                quote!(async #mv #block)
+            } else {
+                block
+            }
+        };
         match &layer.policy {
-            Policy::Retry(args) => self.retry(args, inner, mv),
-            Policy::Fallback(args) => self.fallback(args, inner, mv),
+            Policy::Retry(args) => wrap(self.retry(args, inner)),
+            Policy::Fallback(args) => wrap(self.fallback(args, inner)),
             Policy::Timeout(args) => self.timeout(args, inner),
             Policy::CircuitBreaker(args) => self.breaker(index, args, inner, reused_below),
             Policy::Bulkhead(args) => self.bulkhead(index, args, inner, reused_below),
@@ -329,24 +349,19 @@ impl<'a> Generator<'a> {
     }
 
     /// The default name: the function's path, `module::fn`; for a method (a function
-    /// with a receiver) `module::Type::method`, the type read from `Self` on first use.
-    fn default_name(&mut self) -> TokenStream {
+    /// with a receiver) `module::Type::method`, the type read from `Self` when the name
+    /// is first needed.
+    fn default_name(&self) -> TokenStream {
         let krate = &self.krate;
         let name = self.function.item.sig.ident.to_string();
         if self.function.receiver.is_none() {
-            return quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name));
+            quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name))
+        } else {
+            quote!(#krate::__private::MethodName::<Self>::new(#name))
         }
-        let cell = Ident::new("__RESILIENCE_NAME", Span::mixed_site());
-        if !self.name_cell {
-            self.name_cell = true;
-            self.statics.push(quote! {
-                static #cell: #krate::__private::OnceLock<&'static str> = #krate::__private::OnceLock::new();
-            });
-        }
-        quote!(#krate::__private::method_name::<Self>(&#cell, #name))
     }
 
-    fn name_or_default(&mut self, name: &Option<TokenStream>) -> TokenStream {
+    fn name_or_default(&self, name: &Option<TokenStream>) -> TokenStream {
         match name {
             Some(name) => name.clone(),
             None => self.default_name(),
@@ -410,7 +425,8 @@ impl<'a> Generator<'a> {
         (stmts, names)
     }
 
-    fn retry(&self, args: &RetryArgs, inner: TokenStream, mv: Option<TokenStream>) -> TokenStream {
+    /// The retry loop, as a block.
+    fn retry(&self, args: &RetryArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let max_attempts = args.max_attempts.clone().unwrap_or_else(|| quote!(3));
@@ -474,33 +490,29 @@ impl<'a> Generator<'a> {
         let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
         let result = Ident::new("__resilience_result", Span::mixed_site());
         let delay = Ident::new("__resilience_delay", Span::mixed_site());
-        if self.function.is_async {
-            quote! {
-                async #mv {
-                    let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                    let mut #run = #policy.start();
-                    loop {
-                        #rebind
-                        let #outcome = #inner.await;
-                        match #run.after(#outcome, #retry_if, #on_retry) {
-                            #p::ControlFlow::Break(#result) => break #result,
-                            #p::ControlFlow::Continue(#delay) => #p::sleep(#delay).await,
-                        }
-                    }
-                }
-            }
+        let (start, outcome_of, pause) = if self.function.is_async {
+            (
+                quote!(start),
+                quote!(#inner.await),
+                quote!(#p::sleep(#delay).await),
+            )
         } else {
-            quote! {
-                {
-                    let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                    let mut #run = #policy.start_blocking();
-                    loop {
-                        #rebind
-                        let #outcome = #inner;
-                        match #run.after(#outcome, #retry_if, #on_retry) {
-                            #p::ControlFlow::Break(#result) => break #result,
-                            #p::ControlFlow::Continue(#delay) => #p::sleep_blocking(#delay),
-                        }
+            (
+                quote!(start_blocking),
+                inner,
+                quote!(#p::sleep_blocking(#delay)),
+            )
+        };
+        quote! {
+            {
+                let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
+                let mut #run = #policy.#start();
+                loop {
+                    #rebind
+                    let #outcome = #outcome_of;
+                    match #run.after(#outcome, #retry_if, #on_retry) {
+                        #p::ControlFlow::Break(#result) => break #result,
+                        #p::ControlFlow::Continue(#delay) => #pause,
                     }
                 }
             }
@@ -529,12 +541,8 @@ impl<'a> Generator<'a> {
         out
     }
 
-    fn fallback(
-        &self,
-        args: &FallbackArgs,
-        inner: TokenStream,
-        mv: Option<TokenStream>,
-    ) -> TokenStream {
+    /// The fallback's decision, as a block.
+    fn fallback(&self, args: &FallbackArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
         let error = Ident::new("__resilience_error", Span::mixed_site());
@@ -593,11 +601,7 @@ impl<'a> Generator<'a> {
                 #outcome => #outcome,
             }
         };
-        if self.function.is_async {
-            quote!(async #mv { #decide })
-        } else {
-            quote!({ #decide })
-        }
+        quote!({ #decide })
     }
 
     fn timeout(&mut self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {

@@ -11,8 +11,9 @@ pub use crate::backoff::{Exponential, Fixed, Jitter, Linear, NoBackoff};
 pub use crate::bulkhead::{Adaptive, Bulkhead};
 pub use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker, Window};
 pub use crate::rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
+pub use crate::rejection::{MethodName, PolicyName};
 pub use crate::retry::Retry;
-pub use crate::timeout::Timeout;
+pub use crate::timeout::{Timeout, TimeoutCall};
 
 /// Each attempt of a retry (or the second function of a fallback) needs its own copy
 /// of an owned argument.
@@ -73,9 +74,10 @@ pub fn always<E>(_: &E) -> bool {
 #[inline(always)]
 pub fn no_hook<E>(_: &E, _: u32, _: Duration) {}
 
-/// The async sleep between attempts.
-pub async fn sleep(delay: Duration) {
-    tokio::time::sleep(delay).await;
+/// The async sleep between attempts, boxed: it exists only after a failure, and a
+/// timer held inline would make every call's future larger (and slower to move).
+pub fn sleep(delay: Duration) -> core::pin::Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep(delay))
 }
 
 /// The blocking sleep between attempts.
@@ -92,27 +94,16 @@ pub fn state<P>(cell: &'static OnceLock<P>, init: impl FnOnce() -> P) -> &'stati
     cell.get_or_init(init)
 }
 
-/// A method's default policy name, `module::Type::method`, made once per function from
-/// the type's path (generic arguments left out: every instance shares the policy).
-pub fn method_name<S: ?Sized>(cell: &'static OnceLock<&'static str>, method: &str) -> &'static str {
-    cell.get_or_init(|| {
-        let ty = core::any::type_name::<S>();
-        let ty = ty.split('<').next().unwrap_or(ty);
-        // One small string per annotated method, kept for the program's life.
-        Box::leak(format!("{ty}::{method}").into_boxed_str())
-    })
-}
-
-/// `#[timeout]`'s call: the limit is built per call (two words, no allocation).
+/// `#[timeout]`'s call: a limit of `after`, named `name` in the rejection (a method's
+/// name is made only then).
 #[inline]
-pub async fn timeout<T, E, F>(name: &'static str, after: Duration, future: F) -> Result<T, E>
+pub fn timeout<N, T, E, F>(name: N, after: Duration, future: F) -> TimeoutCall<N, F>
 where
+    N: PolicyName,
     F: core::future::Future<Output = Result<T, E>>,
     E: crate::FromRejection,
 {
-    crate::timeout::Timeout::new_static(name, after)
-        .call(future)
-        .await
+    TimeoutCall::new(name, after, future)
 }
 
 /// The function a `#[fallback(path)]` calls, with the function's arguments and then the

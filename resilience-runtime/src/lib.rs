@@ -243,7 +243,7 @@ pub use circuit_breaker::{CircuitBreaker, CircuitState, KeyedCircuitBreaker};
 pub use config::ConfigError;
 pub use keyed::PolicyKey;
 pub use rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
-pub use rejection::{FromRejection, Rejection};
+pub use rejection::{FromRejection, PolicyName, Rejection};
 pub use retry::Retry;
 pub use timeout::Timeout;
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -173,6 +174,59 @@ impl<E: From<Rejection>> FromRejection for E {
     #[inline]
     fn from_rejection(rejection: Rejection) -> Self {
         E::from(rejection)
+    }
+}
+
+/// A policy's name, turned into text only when it is needed (in a rejection, or when
+/// the policy is first built).
+pub trait PolicyName {
+    /// The name.
+    fn to_name(self) -> Cow<'static, str>;
+}
+
+impl PolicyName for &'static str {
+    #[inline]
+    fn to_name(self) -> Cow<'static, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl PolicyName for &Cow<'static, str> {
+    #[inline]
+    fn to_name(self) -> Cow<'static, str> {
+        self.clone()
+    }
+}
+
+/// The default name of a method's policy, `module::Type::method`, with the type's path
+/// read from `S` (its generic arguments left out: every instance shares the policy).
+/// Zero-sized until the name is needed.
+pub struct MethodName<S: ?Sized> {
+    method: &'static str,
+    of: PhantomData<fn() -> *const S>,
+}
+
+impl<S: ?Sized> MethodName<S> {
+    /// The name of method `method` of `S`.
+    pub const fn new(method: &'static str) -> Self {
+        MethodName {
+            method,
+            of: PhantomData,
+        }
+    }
+}
+
+impl<S: ?Sized> PolicyName for MethodName<S> {
+    fn to_name(self) -> Cow<'static, str> {
+        let ty = std::any::type_name::<S>();
+        let ty = ty.split('<').next().unwrap_or(ty);
+        Cow::Owned(format!("{ty}::{}", self.method))
+    }
+}
+
+impl<S: ?Sized> From<MethodName<S>> for Cow<'static, str> {
+    fn from(name: MethodName<S>) -> Self {
+        name.to_name()
     }
 }
 

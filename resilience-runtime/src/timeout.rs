@@ -2,9 +2,13 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::rejection::{FromRejection, Rejection};
+use pin_project_lite::pin_project;
+
+use crate::rejection::{FromRejection, PolicyName, Rejection};
 
 /// A time limit on an async call. When the limit passes first, the call's future is
 /// dropped (cancelling it at its current `.await`) and the call returns
@@ -62,22 +66,69 @@ impl Timeout {
     }
 
     /// Runs `future` to completion unless the limit passes first.
-    pub async fn call<T, E, F>(&self, future: F) -> Result<T, E>
+    pub fn call<T, E, F>(&self, future: F) -> TimeoutCall<&Cow<'static, str>, F>
     where
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        match tokio::time::timeout(self.after, future).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(E::from_rejection(self.rejection())),
+        TimeoutCall::new(&self.name, self.after, future)
+    }
+}
+
+pin_project! {
+    /// The future of [`Timeout::call`]: the call's future raced against the limit.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TimeoutCall<N, F> {
+        #[pin]
+        race: tokio::time::Timeout<F>,
+        // Taken when the limit passes, to name the rejection.
+        name: Option<N>,
+        after: Duration,
+    }
+}
+
+impl<N, F: Future> TimeoutCall<N, F> {
+    pub(crate) fn new(name: N, after: Duration, future: F) -> Self {
+        TimeoutCall {
+            race: tokio::time::timeout(after, future),
+            name: Some(name),
+            after,
         }
     }
+}
 
-    #[cold]
-    fn rejection(&self) -> Rejection {
-        Rejection::Timeout {
-            name: self.name.clone(),
-            after: self.after,
+impl<N, T, E, F> Future for TimeoutCall<N, F>
+where
+    N: PolicyName,
+    F: Future<Output = Result<T, E>>,
+    E: FromRejection,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        let this = self.project();
+        match this.race.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Err(_elapsed)) => {
+                let name = this
+                    .name
+                    .take()
+                    .map_or(Cow::Borrowed("timeout"), N::to_name);
+                Poll::Ready(Err(E::from_rejection(Rejection::Timeout {
+                    name,
+                    after: *this.after,
+                })))
+            }
         }
+    }
+}
+
+impl<N, F> std::fmt::Debug for TimeoutCall<N, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimeoutCall")
+            .field("after", &self.after)
+            .finish_non_exhaustive()
     }
 }
