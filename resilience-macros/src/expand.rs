@@ -299,7 +299,7 @@ impl<'a> Generator<'a> {
     /// binds them by name.
     fn body(&self, reused: bool) -> TokenStream {
         let f = self.function;
-        let mut block = f.body.to_token_stream();
+        let mut block = f.body.clone();
         if self.owned_self_renamed() {
             block = func::rename_self(block, &self.self_alias);
         }

@@ -2,13 +2,54 @@
 //! `Result` it returns, and the body to wrap (including `#[async_trait]`'s
 //! `Box::pin(async move { .. })` output).
 
-use proc_macro2::{Span, TokenStream, TokenTree};
-use quote::format_ident;
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident};
+use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{
-    Block, Expr, FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReceiverKind,
-    ReturnType, Stmt, Type, TypeParamBound,
+    Attribute, Block, Expr, FnArg, GenericArgument, Ident, Pat, PathArguments, ReceiverKind,
+    ReturnType, Signature, Stmt, Type, TypeParamBound, Visibility,
 };
+
+/// A function as written. Its body is kept as tokens, never parsed into statements:
+/// the macro only moves it, and parsing a long body would be most of its run time.
+#[derive(Clone)]
+pub(crate) struct FnItem {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    /// The braces and everything in them.
+    pub(crate) block: Group,
+}
+
+impl Parse for FnItem {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let block: Group = input.parse()?;
+        if block.delimiter() != Delimiter::Brace {
+            return Err(syn::Error::new(block.span(), "expected the function's body"));
+        }
+        Ok(FnItem {
+            attrs,
+            vis,
+            sig,
+            block,
+        })
+    }
+}
+
+impl ToTokens for FnItem {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        for attr in &self.attrs {
+            attr.to_tokens(tokens);
+        }
+        self.vis.to_tokens(tokens);
+        self.sig.to_tokens(tokens);
+        self.block.to_tokens(tokens);
+    }
+}
 
 use crate::args::Errors;
 
@@ -45,14 +86,14 @@ impl Param {
 }
 
 pub(crate) struct Function {
-    pub(crate) item: ItemFn,
+    pub(crate) item: FnItem,
     /// `async fn`, or an `#[async_trait]` method (whose body is a boxed async block).
     pub(crate) is_async: bool,
     /// The body was `#[async_trait]`'s `Box::pin(async move { .. })`: generated code goes
     /// back inside it.
     pub(crate) async_trait: bool,
-    /// The statements to run as the body.
-    pub(crate) body: Block,
+    /// The body to run, with its braces.
+    pub(crate) body: TokenStream,
     /// The declared `Result` type (the boxed future's `Output` for `#[async_trait]`).
     pub(crate) output: Type,
     /// The return type is written `..::Result<..>`; otherwise it may be an alias that the
@@ -67,7 +108,7 @@ pub(crate) struct Function {
 /// Reads the item an attribute was put on. `Err` carries the errors to report.
 pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Errors> {
     let mut errors = Errors::default();
-    let item: ItemFn = match syn::parse2(item.clone()) {
+    let item: FnItem = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {
             let message = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
@@ -104,17 +145,17 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
 
     let mut is_async = sig.asyncness.is_some();
     let mut async_trait = false;
-    let mut body = (*item.block).clone();
+    let mut body = item.block.to_token_stream();
     let mut declared = match &sig.output {
         ReturnType::Type(_, ty) => Some((**ty).clone()),
         ReturnType::Default => None,
     };
     if !is_async {
         if let Some(output) = declared.as_ref().and_then(boxed_future_output) {
-            if let Some(inner) = async_trait_body(&body) {
+            if let Some(inner) = async_trait_body(&item.block) {
                 is_async = true;
                 async_trait = true;
-                body = inner;
+                body = inner.to_token_stream();
                 declared = Some(output);
             }
         }
@@ -270,7 +311,8 @@ fn boxed_future_output(ty: &Type) -> Option<Type> {
 }
 
 /// The block inside `Box::pin(async move { .. })` when that is the whole body.
-fn async_trait_body(block: &Block) -> Option<Block> {
+fn async_trait_body(body: &Group) -> Option<Block> {
+    let block: Block = syn::parse2(body.to_token_stream()).ok()?;
     let [Stmt::Expr(Expr::Call(call), None)] = block.stmts.as_slice() else {
         return None;
     };
