@@ -503,14 +503,17 @@ impl<'a> Generator<'a> {
                 quote!(#p::sleep_blocking(#delay)),
             )
         };
+        let timed = args.max_elapsed.is_some();
+        // The policy is built where it is used, after an attempt: a call that succeeds
+        // at once never builds it, and it is not held across the attempt.
         quote! {
             {
-                let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                let mut #run = #policy.#start();
+                let mut #run = #p::RetryRun::#start(#timed);
                 loop {
                     #rebind
                     let #outcome = #outcome_of;
-                    match #run.after(#outcome, #retry_if, #on_retry) {
+                    let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
+                    match #run.after(&#policy, #outcome, #retry_if, #on_retry) {
                         #p::ControlFlow::Break(#result) => break #result,
                         #p::ControlFlow::Continue(#delay) => #pause,
                     }

@@ -29,7 +29,10 @@ impl Parse for FnItem {
         let sig = input.parse()?;
         let block: Group = input.parse()?;
         if block.delimiter() != Delimiter::Brace {
-            return Err(syn::Error::new(block.span(), "expected the function's body"));
+            return Err(syn::Error::new(
+                block.span(),
+                "expected the function's body",
+            ));
         }
         Ok(FnItem {
             attrs,

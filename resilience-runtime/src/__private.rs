@@ -12,7 +12,7 @@ pub use crate::bulkhead::{Adaptive, Bulkhead};
 pub use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker, Window};
 pub use crate::rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use crate::rejection::{MethodName, PolicyName};
-pub use crate::retry::Retry;
+pub use crate::retry::{Retry, RetryRun};
 pub use crate::timeout::{Timeout, TimeoutCall};
 
 /// Each attempt of a retry (or the second function of a fallback) needs its own copy

@@ -95,13 +95,13 @@ impl<B: Backoff> Retry<B> {
     }
 
     /// Starts one async call's progress (the clock is `tokio::time`).
-    pub fn start(&self) -> RetryRun<'_, B> {
-        RetryRun::new(self, run::tokio_now)
+    pub fn start(&self) -> RetryRun {
+        RetryRun::start(self.max_elapsed.is_some())
     }
 
     /// Starts one blocking call's progress (the clock is `std::time`).
-    pub fn start_blocking(&self) -> RetryRun<'_, B> {
-        RetryRun::new(self, std::time::Instant::now)
+    pub fn start_blocking(&self) -> RetryRun {
+        RetryRun::start_blocking(self.max_elapsed.is_some())
     }
 
     /// Runs `op` until it succeeds or the policy gives up; every error is retried.
@@ -129,7 +129,7 @@ impl<B: Backoff> Retry<B> {
         let mut run = self.start();
         loop {
             let outcome = op().await;
-            match run.after(outcome, &retry_if, &on_retry) {
+            match run.after(self, outcome, &retry_if, &on_retry) {
                 core::ops::ControlFlow::Break(result) => return result,
                 core::ops::ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
             }
@@ -150,7 +150,7 @@ impl<B: Backoff> Retry<B> {
     ) -> Result<T, E> {
         let mut run = self.start_blocking();
         loop {
-            match run.after(op(), &retry_if, &on_retry) {
+            match run.after(self, op(), &retry_if, &on_retry) {
                 core::ops::ControlFlow::Break(result) => return result,
                 core::ops::ControlFlow::Continue(delay) => std::thread::sleep(delay),
             }
