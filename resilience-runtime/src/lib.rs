@@ -85,7 +85,7 @@
 //! In `linear(...)` and `exponential(...)` each setting may be left out: `step` then
 //! equals `initial`, and the others take the values shown. When every attempt fails,
 //! the last error is returned as it is. A custom `backoff` expression is evaluated after
-//! each attempt that fails (keep it cheap, like a constructor).
+//! each attempt (keep it cheap, like a constructor).
 //!
 //! ## `#[timeout]`
 //!
