@@ -624,52 +624,38 @@ impl<'a> Generator<'a> {
         inner: TokenStream,
         reused: bool,
     ) -> TokenStream {
-        let krate = self.krate.clone();
+        let krate = &self.krate;
         let p = quote!(#krate::__private);
-        let name = self.name_or_default(&args.name);
-        let mut builder = quote!(#p::CircuitBreaker::builder(#name));
+        let mut settings = Vec::new();
         if let Some(window) = &args.window {
             let window = match window {
                 WindowArg::Count(n) => quote!(#p::Window::Count(#n)),
                 WindowArg::Time(d) => {
-                    let d = d.tokens(&krate);
+                    let d = d.tokens(krate);
                     quote!(#p::Window::Time(#d))
                 }
             };
-            builder.extend(quote!(.window(#window)));
+            settings.push(("window", window));
         }
         for (method, value) in &args.settings {
-            let method = Ident::new(method, Span::call_site());
-            let value = value.tokens(&krate);
-            builder.extend(quote!(.#method(#value)));
+            settings.push((method, value.tokens(krate)));
         }
         let record_if = args
             .record_if
             .as_ref()
             .map_or_else(|| quote!(#p::always), ToTokens::to_token_stream);
-        let inner = self.deferred(inner, reused);
-        let call = self.call_method("call_with", "call_blocking_with");
-        match &args.key {
-            None => {
-                let state = self.state(
-                    index,
-                    "BREAKER",
-                    quote!(CircuitBreaker),
-                    quote!(#builder.register_clamped()),
-                );
-                quote!(#state.#call(#record_if, #inner))
-            }
-            Some(key) => {
-                let max_keys = args.max_keys.clone().unwrap_or_else(|| quote!(10_000));
-                let state = self.state(
-                    index,
-                    "BREAKER",
-                    quote!(KeyedCircuitBreaker),
-                    quote!(#p::KeyedCircuitBreaker::new_clamped(#builder, #max_keys)),
-                );
-                quote!(#state.#call(#key, #record_if, #inner))
-            }
-        }
+        let stateful = Stateful {
+            index,
+            kind: "BREAKER",
+            ty: "CircuitBreaker",
+            name: &args.name,
+            settings,
+            key: args.key.as_ref(),
+            max_keys: args.max_keys.as_ref(),
+            call: ("call_with", "call_blocking_with"),
+            before_inner: quote!(#record_if,),
+        };
+        self.stateful(stateful, inner, reused)
     }
 
     fn bulkhead(
@@ -679,36 +665,37 @@ impl<'a> Generator<'a> {
         inner: TokenStream,
         reused: bool,
     ) -> TokenStream {
-        let krate = self.krate.clone();
+        let krate = &self.krate;
         let p = quote!(#krate::__private);
-        let name = self.name_or_default(&args.name);
-        let mut builder = quote!(#p::Bulkhead::builder(#name));
+        let mut settings = Vec::new();
         match &args.max_concurrent {
-            Some(ConcurrencyArg::Fixed(n)) => builder.extend(quote!(.max_concurrent(#n))),
+            Some(ConcurrencyArg::Fixed(n)) => settings.push(("max_concurrent", n.clone())),
             Some(ConcurrencyArg::Adaptive { initial, min, max }) => {
                 let initial = initial.clone().unwrap_or_else(|| quote!(20));
                 let min = min.clone().unwrap_or_else(|| quote!(1));
                 let max = max.clone().unwrap_or_else(|| quote!(200));
-                builder.extend(quote!(.adaptive(#p::Adaptive::new(#initial, #min, #max))));
+                settings.push(("adaptive", quote!(#p::Adaptive::new(#initial, #min, #max))));
             }
             None => {}
         }
         if let Some(d) = &args.max_wait {
-            let d = d.tokens(&krate);
-            builder.extend(quote!(.max_wait(#d)));
+            settings.push(("max_wait", d.tokens(krate)));
         }
         if let Some(n) = &args.max_waiting {
-            builder.extend(quote!(.max_waiting(#n)));
+            settings.push(("max_waiting", n.clone()));
         }
-        let state = self.state(
+        let stateful = Stateful {
             index,
-            "BULKHEAD",
-            quote!(Bulkhead),
-            quote!(#builder.register_clamped()),
-        );
-        let inner = self.deferred(inner, reused);
-        let call = self.call_method("call", "call_blocking");
-        quote!(#state.#call(#inner))
+            kind: "BULKHEAD",
+            ty: "Bulkhead",
+            name: &args.name,
+            settings,
+            key: None,
+            max_keys: None,
+            call: ("call", "call_blocking"),
+            before_inner: TokenStream::new(),
+        };
+        self.stateful(stateful, inner, reused)
     }
 
     fn rate_limit(
@@ -718,45 +705,78 @@ impl<'a> Generator<'a> {
         inner: TokenStream,
         reused: bool,
     ) -> TokenStream {
-        let krate = self.krate.clone();
-        let p = quote!(#krate::__private);
-        let name = self.name_or_default(&args.name);
-        let mut builder = quote!(#p::RateLimiter::builder(#name));
+        let krate = &self.krate;
+        let mut settings = Vec::new();
         if let Some(rate) = &args.rate {
-            let rate = rate.tokens(&krate);
-            builder.extend(quote!(.rate(#rate)));
+            settings.push(("rate", rate.tokens(krate)));
         }
         if let Some(n) = &args.burst {
-            builder.extend(quote!(.burst(#n)));
+            settings.push(("burst", n.clone()));
         }
         if let Some(d) = &args.max_wait {
-            let d = d.tokens(&krate);
-            builder.extend(quote!(.max_wait(#d)));
+            settings.push(("max_wait", d.tokens(krate)));
         }
-        let inner = self.deferred(inner, reused);
-        let call = self.call_method("call", "call_blocking");
-        match &args.key {
-            None => {
-                let state = self.state(
-                    index,
-                    "RATE_LIMIT",
-                    quote!(RateLimiter),
-                    quote!(#builder.register_clamped()),
-                );
-                quote!(#state.#call(#inner))
-            }
-            Some(key) => {
-                let max_keys = args.max_keys.as_ref().map(|n| quote!(.max_keys(#n)));
-                let state = self.state(
-                    index,
-                    "RATE_LIMIT",
-                    quote!(KeyedRateLimiter),
-                    quote!(#builder.keyed() #max_keys .register_clamped()),
-                );
-                quote!(#state.#call(#key, #inner))
-            }
-        }
+        let stateful = Stateful {
+            index,
+            kind: "RATE_LIMIT",
+            ty: "RateLimiter",
+            name: &args.name,
+            settings,
+            key: args.key.as_ref(),
+            max_keys: args.max_keys.as_ref(),
+            call: ("call", "call_blocking"),
+            before_inner: TokenStream::new(),
+        };
+        self.stateful(stateful, inner, reused)
     }
+
+    /// A policy with state of its own (breaker, bulkhead, rate limiter): built once
+    /// from its builder and kept for the function (keyed: `.keyed()`, one per key),
+    /// then called with the layers below.
+    fn stateful(&mut self, s: Stateful<'_>, inner: TokenStream, reused: bool) -> TokenStream {
+        let krate = self.krate.clone();
+        let p = quote!(#krate::__private);
+        let name = self.name_or_default(s.name);
+        let ty = Ident::new(s.ty, Span::call_site());
+        let methods = s
+            .settings
+            .iter()
+            .map(|(m, _)| Ident::new(m, Span::call_site()));
+        let values = s.settings.iter().map(|(_, v)| v);
+        let builder = quote!(#p::#ty::builder(#name) #(.#methods(#values))*);
+        let (state_ty, init, key) = match s.key {
+            None => (quote!(#ty), quote!(#builder.register_clamped()), None),
+            Some(key) => {
+                let keyed = Ident::new(&format!("Keyed{}", s.ty), Span::call_site());
+                let max_keys = s.max_keys.map(|n| quote!(.max_keys(#n)));
+                let init = quote!(#builder.keyed() #max_keys .register_clamped());
+                (quote!(#keyed), init, Some(quote!(#key,)))
+            }
+        };
+        let state = self.state(s.index, s.kind, state_ty, init);
+        let inner = self.deferred(inner, reused);
+        let call = self.call_method(s.call.0, s.call.1);
+        let before_inner = s.before_inner;
+        quote!(#state.#call(#key #before_inner #inner))
+    }
+}
+
+/// What [`Generator::stateful`] needs to know of a policy.
+struct Stateful<'a> {
+    index: usize,
+    /// Part of the name of the `static` that holds it.
+    kind: &'static str,
+    /// The runtime type (`Keyed` + it when keyed).
+    ty: &'static str,
+    name: &'a Option<TokenStream>,
+    /// Builder methods and their arguments, in order.
+    settings: Vec<(&'static str, TokenStream)>,
+    key: Option<&'a syn::Expr>,
+    max_keys: Option<&'a TokenStream>,
+    /// The call method, async and blocking.
+    call: (&'static str, &'static str),
+    /// Arguments of the call between the key and the layers below (`record_if`).
+    before_inner: TokenStream,
 }
 
 /// Whether a layer runs what is below it more than once, or hands the arguments to a

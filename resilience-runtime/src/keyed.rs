@@ -96,6 +96,9 @@ impl<K: PolicyKey> Hash for KeyHash<'_, K> {
     }
 }
 
+/// How many keys a keyed policy holds unless told otherwise (`max_keys`).
+pub const DEFAULT_MAX_KEYS: usize = 10_000;
+
 /// Number of independently locked parts of a map.
 pub(crate) const SHARDS: usize = 16;
 

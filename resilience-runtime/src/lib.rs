@@ -241,7 +241,7 @@ pub use backoff::{Backoff, Jitter};
 pub use bulkhead::Bulkhead;
 pub use circuit_breaker::{CircuitBreaker, CircuitState, KeyedCircuitBreaker};
 pub use config::ConfigError;
-pub use keyed::PolicyKey;
+pub use keyed::{DEFAULT_MAX_KEYS, PolicyKey};
 pub use rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
 pub use rejection::{FromRejection, PolicyName, Rejection};
 pub use retry::Retry;

@@ -69,6 +69,51 @@ impl fmt::Debug for KeyedCircuitBreaker {
 /// Keyed breakers by name.
 pub(crate) static KEYED: Registry<KeyedCircuitBreaker> = Registry::new();
 
+/// Builds a [`KeyedCircuitBreaker`]: every setting of [`CircuitBreakerBuilder`] (applied
+/// to each key's breaker), and `max_keys`. From [`CircuitBreakerBuilder::keyed`].
+#[must_use]
+pub struct KeyedCircuitBreakerBuilder {
+    builder: CircuitBreakerBuilder,
+    max_keys: usize,
+}
+
+impl CircuitBreakerBuilder {
+    /// One breaker per key instead of one breaker, at most
+    /// [`DEFAULT_MAX_KEYS`](crate::DEFAULT_MAX_KEYS) held unless
+    /// [`max_keys`](KeyedCircuitBreakerBuilder::max_keys) says otherwise.
+    pub fn keyed(self) -> KeyedCircuitBreakerBuilder {
+        KeyedCircuitBreakerBuilder {
+            builder: self,
+            max_keys: crate::DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+impl KeyedCircuitBreakerBuilder {
+    /// The most keys held at once (≥ 1); the least recently used is dropped first.
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// A keyed breaker of its own, as [`KeyedCircuitBreaker::new`].
+    pub fn build(self) -> Result<KeyedCircuitBreaker, ConfigError> {
+        KeyedCircuitBreaker::new(self.builder, self.max_keys)
+    }
+
+    /// A keyed breaker shared by name, as [`KeyedCircuitBreaker::register`].
+    pub fn register(self) -> Result<KeyedCircuitBreaker, ConfigError> {
+        KeyedCircuitBreaker::register(self.builder, self.max_keys)
+    }
+
+    /// What `#[circuit_breaker(key = ..)]` calls, as
+    /// [`KeyedCircuitBreaker::new_clamped`].
+    #[doc(hidden)]
+    pub fn register_clamped(self) -> KeyedCircuitBreaker {
+        KeyedCircuitBreaker::new_clamped(self.builder, self.max_keys)
+    }
+}
+
 impl KeyedCircuitBreaker {
     /// A keyed breaker of its own (not registered) with `builder`'s settings for each
     /// key, holding at most `max_keys` keys (≥ 1).

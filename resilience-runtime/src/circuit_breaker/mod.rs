@@ -188,7 +188,7 @@ use tokio::time::Instant;
 
 pub use call::{Call, Permit};
 pub use config::{CircuitBreakerBuilder, MAX_HALF_OPEN_CALLS, MAX_WINDOW_CALLS, Window};
-pub use keyed::KeyedCircuitBreaker;
+pub use keyed::{KeyedCircuitBreaker, KeyedCircuitBreakerBuilder};
 
 use config::Config;
 use state::Shared;

@@ -13,8 +13,7 @@ use crate::named::Registry;
 use crate::rejection::{FromRejection, Rejection};
 use crate::sync::{Arc, AtomicU64};
 
-/// How many keys a keyed limiter tracks unless told otherwise.
-pub const DEFAULT_MAX_KEYS: usize = 10_000;
+pub use crate::keyed::DEFAULT_MAX_KEYS;
 
 /// Every keyed rate limiter registered by name.
 pub(crate) static KEYED_RATE_LIMITERS: Registry<KeyedRateLimiter> = Registry::new();
