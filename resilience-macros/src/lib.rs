@@ -20,37 +20,75 @@ use proc_macro::TokenStream;
 
 use crate::kind::Kind;
 
-/// Runs the function again when it fails. See `resilience_runtime`'s crate docs.
+/// Runs the function again when it fails.
+///
+/// `#[retry(max_attempts = 3, backoff = exponential(initial = "100ms", factor = 2.0,
+/// max = "10s"), jitter = full, max_elapsed = "30s", retry_if = path, on_retry = path)]`;
+/// every argument is optional (the values shown are the defaults, but `max_elapsed`,
+/// `retry_if` and `on_retry` have none). `backoff` is `none`, `fixed("1s")`,
+/// `linear(initial, step, max)`, `exponential(initial, factor, max)` or an expression of a
+/// type implementing `resilience_runtime::Backoff`; `jitter` is `none`, `full`, `equal` or
+/// `decorrelated`. Owned arguments are cloned for each attempt. When every attempt fails
+/// the last error is returned as it is. See `resilience_runtime`'s crate docs.
 #[proc_macro_attribute]
 pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::Retry, args.into(), item.into()).into()
 }
 
-/// Gives up on an async call that takes too long. See `resilience_runtime`'s crate docs.
+/// Gives up on an async call that takes too long.
+///
+/// `#[timeout("2s")]` or `#[timeout(after = "2s", name = "...")]`, on `async fn` only:
+/// when the time passes first, the body's future is dropped and the call returns
+/// `Err(Rejection::Timeout { .. }.into())`. See `resilience_runtime`'s crate docs.
 #[proc_macro_attribute]
 pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::Timeout, args.into(), item.into()).into()
 }
 
-/// Stops calling a failing dependency for a while. See `resilience_runtime`'s crate docs.
+/// Stops calling a failing dependency for a while.
+///
+/// `#[circuit_breaker(name = "...", failure_rate = 0.5, window = count(100),
+/// min_calls = 100, consecutive_failures = N, slow_call = "2s", slow_call_rate = 1.0,
+/// open_for = "60s", open_for_max = "10m", half_open_calls = 10, record_if = path,
+/// key = expr, max_keys = 10_000)]`, every argument optional (defaults shown; the
+/// consecutive, slow-call and doubling rules are off unless given). A refused call
+/// returns `Err(Rejection::CircuitOpen { .. }.into())` without running the body. See the
+/// `resilience_runtime::circuit_breaker` module.
 #[proc_macro_attribute]
 pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::CircuitBreaker, args.into(), item.into()).into()
 }
 
-/// Serves a backup answer when the call fails. See `resilience_runtime`'s crate docs.
+/// Serves a backup answer when the call fails.
+///
+/// `#[fallback(path)]` calls `path(args..., error)` (methods: the receiver first),
+/// `#[fallback(default)]` returns `Ok(Default::default())`, `#[fallback(value = expr)]`
+/// returns `Ok(expr)`; add `fallback_if = path` to fall back only on the errors it
+/// accepts. See `resilience_runtime`'s crate docs.
 #[proc_macro_attribute]
 pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::Fallback, args.into(), item.into()).into()
 }
 
-/// Limits how many calls run at once. See `resilience_runtime`'s crate docs.
+/// Limits how many calls run at once.
+///
+/// `#[bulkhead(max_concurrent = 10, max_wait = "0s", max_waiting = N, name = "...")]`;
+/// `max_concurrent` (a number, or `adaptive(initial = 20, min = 1, max = 200)`) has no
+/// default. A call that finds no slot within `max_wait` returns
+/// `Err(Rejection::BulkheadFull { .. }.into())`. See the `resilience_runtime::bulkhead`
+/// module.
 #[proc_macro_attribute]
 pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::Bulkhead, args.into(), item.into()).into()
 }
 
-/// Limits how often the function runs. See `resilience_runtime`'s crate docs.
+/// Limits how often the function runs.
+///
+/// `#[rate_limit(rate = "100/s", burst = 100, max_wait = "0s", key = expr,
+/// max_keys = 10_000, name = "...")]`; `rate` has no default, `burst` defaults to the
+/// rate's count. A call over the rate waits up to `max_wait` for its slot, else returns
+/// `Err(Rejection::RateLimited { .. }.into())` with the exact `retry_after`. See the
+/// `resilience_runtime::rate_limit` module.
 #[proc_macro_attribute]
 pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::RateLimit, args.into(), item.into()).into()
