@@ -146,12 +146,5 @@ fn main() {
         ),
     ]
     .map(|c| c.shared());
-    for case in &cases {
-        resilience_bench::harness::time_one(case.make, 1_000);
-    }
-    let mut c = suite::criterion();
-    suite::one_thread(&mut c, &cases);
-    suite::two_threads(&mut c, &cases);
-    suite::save_overlap_stats();
-    c.final_summary();
+    suite::run(&cases);
 }

@@ -6,14 +6,9 @@
 //! cargo bench -p resilience-bench --bench overhead
 //! ```
 
-use resilience_bench::cases::{CASES, warm_up};
+use resilience_bench::cases::CASES;
 use resilience_bench::suite;
 
 fn main() {
-    warm_up();
-    let mut c = suite::criterion();
-    suite::one_thread(&mut c, CASES);
-    suite::two_threads(&mut c, CASES);
-    suite::save_overlap_stats();
-    c.final_summary();
+    suite::run(CASES);
 }

@@ -884,11 +884,3 @@ pub static CASES: &[Case] = &[
 pub fn by_id(id: &str) -> Option<&'static Case> {
     CASES.iter().find(|c| c.id == id)
 }
-
-/// Runs every call path once (filling windows, creating keys), so that what is timed
-/// is the steady state.
-pub fn warm_up() {
-    for case in CASES {
-        crate::harness::time_one(case.make, 1_000);
-    }
-}

@@ -8,6 +8,20 @@ use criterion::Criterion;
 use crate::cases::Case;
 use crate::harness::{overlap_stats, reset_overlap_stats, time_one, time_two};
 
+/// Runs `cases` the way every bench of this crate does: each warmed up (its runtime,
+/// statics and registries made), then one thread, then two threads for the shared ones,
+/// the two-thread tally saved for the report.
+pub fn run(cases: &[Case]) {
+    for case in cases {
+        time_one(case.make, 1_000);
+    }
+    let mut c = criterion();
+    one_thread(&mut c, cases);
+    two_threads(&mut c, cases);
+    save_overlap_stats();
+    c.final_summary();
+}
+
 /// Criterion set up for a shared 2-core machine: 1s of warm-up and 2s of measurement
 /// per case, 50 samples; command-line options override these.
 pub fn criterion() -> Criterion {

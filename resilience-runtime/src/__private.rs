@@ -2,10 +2,10 @@
 //! it may change in any release.
 
 pub use core::ops::ControlFlow;
-pub use core::option::Option::{self, None, Some};
-pub use core::result::Result::{self, Err, Ok};
+pub use core::option::Option::{None, Some};
+pub use core::result::Result::{Err, Ok};
 pub use core::time::Duration;
-pub use core::{concat, module_path, stringify};
+pub use core::{concat, module_path};
 
 pub use crate::backoff::{Exponential, Fixed, Jitter, Linear, NoBackoff};
 pub use crate::bulkhead::{Adaptive, Bulkhead};

@@ -40,14 +40,6 @@ pub struct Timeout {
 
 impl Timeout {
     /// A limit of `after` named `name` (the name appears in the rejection).
-    pub const fn new_static(name: &'static str, after: Duration) -> Self {
-        Timeout {
-            name: Cow::Borrowed(name),
-            after,
-        }
-    }
-
-    /// A limit of `after` named `name` (the name appears in the rejection).
     pub fn new(name: impl Into<Cow<'static, str>>, after: Duration) -> Self {
         Timeout {
             name: name.into(),
