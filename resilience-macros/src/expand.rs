@@ -249,41 +249,47 @@ impl<'a> Generator<'a> {
     }
 
     /// The function's result: the whole stack, awaited where the function is async.
-    /// An outermost retry or fallback runs in the function's own body rather than in
-    /// an `async` block of its own (each block is one more body to type-check).
+    /// An outermost retry or fallback runs as statements of the function's own body
+    /// rather than in an `async` block or a block of its own: each one is more for the
+    /// compiler to check (a block around an `async fn`'s tail costs as much as the rest
+    /// of a `#[fallback]`).
     fn outermost(&mut self) -> TokenStream {
-        if !self.function.is_async {
-            return self.layer(0, false);
-        }
         let first = self.layers.first().map(|l| &l.policy);
         if matches!(first, Some(Policy::Retry(_) | Policy::Fallback(_))) {
-            return self.layer_as(0, false, false);
+            return self.layer_as(0, false, Form::Statements);
         }
         let stack = self.layer(0, false);
-        quote!(#stack.await)
+        if self.function.is_async {
+            quote!(#stack.await)
+        } else {
+            stack
+        }
     }
 
     /// The expression for layers `index..`: a future for async functions, the result
     /// for plain ones. `reused` is true when a layer above uses the arguments again.
     fn layer(&mut self, index: usize, reused: bool) -> TokenStream {
-        self.layer_as(index, reused, self.function.is_async)
+        let form = if self.function.is_async {
+            Form::Future
+        } else {
+            Form::Expression
+        };
+        self.layer_as(index, reused, form)
     }
 
-    /// [`layer`](Self::layer), where `as_future` false asks a retry or fallback of an
-    /// async function for its block (to run inline) instead of a future.
-    fn layer_as(&mut self, index: usize, reused: bool, as_future: bool) -> TokenStream {
+    /// [`layer`](Self::layer) in the given form (which only a retry or a fallback, the
+    /// layers written as statements, can take other than the function's own).
+    fn layer_as(&mut self, index: usize, reused: bool, form: Form) -> TokenStream {
         let Some(layer) = self.layers.get(index) else {
             return self.body(reused);
         };
         let reused_below = reused || reuses_arguments(layer);
         let inner = self.layer(index + 1, reused_below);
         let mv = (!reused).then(|| quote!(move));
-        let wrap = |block: TokenStream| {
-            if as_future {
-                quote!(async #mv #block)
-            } else {
-                block
-            }
+        let wrap = |stmts: TokenStream| match form {
+            Form::Future => quote!(async #mv { #stmts }),
+            Form::Expression => quote!({ #stmts }),
+            Form::Statements => stmts,
         };
         match &layer.policy {
             Policy::Retry(args) => wrap(self.retry(args, inner)),
@@ -425,7 +431,7 @@ impl<'a> Generator<'a> {
         (stmts, names)
     }
 
-    /// The retry loop, as a block.
+    /// The retry loop, as statements.
     fn retry(&self, args: &RetryArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
@@ -507,16 +513,14 @@ impl<'a> Generator<'a> {
         // The policy is built where it is used, after an attempt: a call that succeeds
         // at once never builds it, and it is not held across the attempt.
         quote! {
-            {
-                let mut #run = #p::RetryRun::#start(#timed);
-                loop {
-                    #rebind
-                    let #outcome = #outcome_of;
-                    let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                    match #run.after(&#policy, #outcome, #retry_if, #on_retry) {
-                        #p::ControlFlow::Break(#result) => break #result,
-                        #p::ControlFlow::Continue(#delay) => #pause,
-                    }
+            let mut #run = #p::RetryRun::#start(#timed);
+            loop {
+                #rebind
+                let #outcome = #outcome_of;
+                let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
+                match #run.after(&#policy, #outcome, #retry_if, #on_retry) {
+                    #p::ControlFlow::Break(#result) => break #result,
+                    #p::ControlFlow::Continue(#delay) => #pause,
                 }
             }
         }
@@ -544,7 +548,7 @@ impl<'a> Generator<'a> {
         out
     }
 
-    /// The fallback's decision, as a block.
+    /// The fallback's decision, as statements.
     fn fallback(&self, args: &FallbackArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
         let p = quote!(#krate::__private);
@@ -597,14 +601,13 @@ impl<'a> Generator<'a> {
         } else {
             inner
         };
-        let decide = quote! {
+        quote! {
             #copies
             match #primary {
                 #p::Err(#pattern) #guard => #value,
                 #outcome => #outcome,
             }
-        };
-        quote!({ #decide })
+        }
     }
 
     fn timeout(&mut self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
@@ -759,6 +762,17 @@ impl<'a> Generator<'a> {
         let before_inner = s.before_inner;
         quote!(#state.#call(#key #before_inner #inner))
     }
+}
+
+/// How a layer is written.
+#[derive(Clone, Copy)]
+enum Form {
+    /// A future (the layers of an async function).
+    Future,
+    /// An expression (the layers of a plain function).
+    Expression,
+    /// Statements ending in the result, for the function's own body.
+    Statements,
 }
 
 /// What [`Generator::stateful`] needs to know of a policy.
