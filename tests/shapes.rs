@@ -228,3 +228,47 @@ async fn trait_impls_native_and_async_trait() {
         Ok("id3".to_string())
     );
 }
+
+/// A tuple struct, to destructure in an argument's pattern.
+#[derive(Clone)]
+struct Pair(u32, u32);
+
+/// Signatures whose commas, arrows and colons are easy to misread: a bound with
+/// `Fn(..) -> ..`, an `impl Fn` argument with a generic return, a map type with a comma
+/// in `<..>`, a struct pattern, an argument attribute, a `where` clause, `pub(crate)`.
+#[retry(max_attempts = 3, backoff = none)]
+pub(crate) async fn tricky_signature<F, K>(
+    pick: F,
+    render: impl Fn(u32) -> Result<String, E> + Clone,
+    map: std::collections::HashMap<K, u32>,
+    Pair(a, b): Pair,
+    #[allow(unused_mut)] mut count: u32,
+    key: &K,
+) -> Result<String, E>
+where
+    F: Fn(&std::collections::HashMap<K, u32>, &K) -> Option<u32> + Clone,
+    K: std::hash::Hash + Eq + Clone,
+{
+    count += 1;
+    let total = pick(&map, key).unwrap_or(0) + a + b + count;
+    if total < 20 {
+        return Err(E::Again(total));
+    }
+    render(total)
+}
+
+#[tokio::test(start_paused = true)]
+async fn signatures_with_nested_commas_arrows_and_patterns() {
+    let attempts = AtomicU32::new(0);
+    let map = std::collections::HashMap::from([("k", 10)]);
+    let pick = |m: &std::collections::HashMap<&str, u32>, k: &&str| {
+        // Fails twice, then succeeds: each attempt gets fresh copies of the arguments.
+        let n = attempts.fetch_add(1, Ordering::SeqCst);
+        m.get(k).map(|v| v + 4 * n)
+    };
+    let result = tricky_signature(pick, |t| Ok(format!("t{t}")), map, Pair(1, 2), 0, &"k").await;
+    // Attempts see 10+0, 10+4, 10+8 from the map, plus 1 + 2 + a `count` that starts
+    // at 0 for every attempt (owned arguments are copied, not shared).
+    assert_eq!(result, Ok("t22".to_string()));
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+}

@@ -25,7 +25,7 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, Ident, Meta, Pat};
+use syn::{Attribute, Ident, Meta};
 
 use crate::args::{Args, Errors};
 use crate::func::{self, Function, Receiver};
@@ -187,30 +187,13 @@ impl<'a> Generator<'a> {
         let f = self.function;
         let mut item = f.item.clone();
         if self.reuses {
-            if let Some(FnArg::Receiver(r)) = item.sig.inputs.first_mut() {
-                // Rebound (mutably, where declared so) inside the body.
-                r.mutability = None;
-            }
-            for (input, param) in item
-                .sig
-                .inputs
-                .iter_mut()
-                .filter_map(|i| match i {
-                    FnArg::Typed(pt) => Some(pt),
-                    FnArg::Receiver(_) => None,
-                })
-                .zip(&f.params)
-            {
-                if needs_binding(param) {
-                    *input.pat = Pat::Ident(syn::PatIdent {
-                        attrs: Vec::new(),
-                        by_ref: None,
-                        mutability: None,
-                        ident: param.binding.clone(),
-                        subpat: None,
-                    });
-                }
-            }
+            // Rebound (mutably, where declared so) inside the body.
+            let bindings: Vec<Option<Ident>> = f
+                .params
+                .iter()
+                .map(|p| p.needs_binding.then(|| p.binding.clone()))
+                .collect();
+            item.rebind_args(true, &bindings);
         }
         let run = self.outermost();
         let krate = &self.krate;
@@ -230,18 +213,13 @@ impl<'a> Generator<'a> {
             #run
         };
         let body = if f.async_trait {
-            quote!({ ::std::boxed::Box::pin(async move { #body }) })
+            quote!(::std::boxed::Box::pin(async move { #body }))
         } else {
-            quote!({ #body })
+            body
         };
-        let attrs = &item.attrs;
-        let vis = &item.vis;
-        let sig = &item.sig;
-        quote! {
-            #(#attrs)*
-            #(#consumed)*
-            #vis #sig #body
-        }
+        item.attrs.extend_from_slice(consumed);
+        item.block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
+        item.into_token_stream()
     }
 
     fn owned_self_renamed(&self) -> bool {
@@ -310,7 +288,7 @@ impl<'a> Generator<'a> {
             block = func::rename_self(block, &self.self_alias);
         }
         let rebind = self.reuses.then(|| {
-            let binds = f.params.iter().filter(|p| needs_binding(p)).map(|p| {
+            let binds = f.params.iter().filter(|p| p.needs_binding).map(|p| {
                 let pat = &p.pat;
                 let binding = &p.binding;
                 quote_spanned!(p.span=> let #pat = #binding;)
@@ -359,7 +337,7 @@ impl<'a> Generator<'a> {
     /// is first needed.
     fn default_name(&self) -> TokenStream {
         let krate = &self.krate;
-        let name = self.function.item.sig.ident.to_string();
+        let name = self.function.item.ident.to_string();
         if self.function.receiver.is_none() {
             quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name))
         } else {
@@ -801,12 +779,6 @@ fn reuses_arguments(layer: &Layer) -> bool {
         Policy::Fallback(f) => matches!(f.form, FallbackForm::Path(_)),
         _ => false,
     }
-}
-
-/// Whether the signature must bind an argument by a plain name (stripping `mut` or a
-/// pattern) so that it can be copied, the pattern being bound again in the body.
-fn needs_binding(param: &func::Param) -> bool {
-    param.is_pattern() || matches!(&param.pat, Pat::Ident(p) if p.mutability.is_some())
 }
 
 #[cfg(test)]

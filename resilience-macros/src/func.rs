@@ -2,44 +2,85 @@
 //! `Result` it returns, and the body to wrap (including `#[async_trait]`'s
 //! `Box::pin(async move { .. })` output).
 
-use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident};
-use syn::parse::{Parse, ParseStream};
-use syn::spanned::Spanned;
 use syn::{
-    Attribute, Block, Expr, FnArg, GenericArgument, Ident, Pat, PathArguments, ReceiverKind,
-    ReturnType, Signature, Stmt, Type, TypeParamBound, Visibility,
+    Attribute, Block, Expr, GenericArgument, Ident, PathArguments, Stmt, Type, TypeParamBound,
 };
 
-/// A function as written. Its body is kept as tokens, never parsed into statements:
-/// the macro only moves it, and parsing a long body would be most of its run time.
+/// A function as written, read from its tokens. Only what the policies need is picked
+/// out (the qualifiers, the arguments, the return type); the rest is kept as written
+/// and emitted again unchanged. The signature's types and the body are never parsed:
+/// the macro only moves them, and `syn`'s full parse of a signature was most of the
+/// macro's run time.
 #[derive(Clone)]
 pub(crate) struct FnItem {
     pub(crate) attrs: Vec<Attribute>,
-    pub(crate) vis: Visibility,
-    pub(crate) sig: Signature,
+    /// Visibility, qualifiers, `fn`, the name and the generics, as written.
+    head: TokenStream,
+    pub(crate) ident: Ident,
+    asyncness: Option<Span>,
+    constness: Option<Span>,
+    /// The parentheses around the arguments.
+    args_group: Group,
+    pub(crate) args: Vec<Arg>,
+    /// The return type, without the arrow.
+    output: Option<TokenStream>,
+    /// `-> Type` and the `where` clause, as written.
+    tail: TokenStream,
     /// The braces and everything in them.
     pub(crate) block: Group,
 }
 
-impl Parse for FnItem {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
-        let vis = input.parse()?;
-        let sig = input.parse()?;
-        let block: Group = input.parse()?;
-        if block.delimiter() != Delimiter::Brace {
-            return Err(syn::Error::new(
-                block.span(),
-                "expected the function's body",
-            ));
+/// One argument: its attributes, pattern (or receiver) and type, as tokens.
+#[derive(Clone)]
+pub(crate) struct Arg {
+    attrs: TokenStream,
+    /// The pattern, or the receiver without its type (`self`, `mut self`, `&'a self`).
+    pub(crate) pat: TokenStream,
+    /// `: Type`, or nothing for a receiver written without a type.
+    colon: Option<TokenTree>,
+    pub(crate) ty: TokenStream,
+    /// Set for a receiver: whether the pattern is `mut self`.
+    receiver: Option<bool>,
+}
+
+impl FnItem {
+    /// The arguments again, with `pat` for each typed argument's pattern where it
+    /// gives one, and `mut self` written `self` when `immutable_self`.
+    pub(crate) fn rebind_args(&mut self, immutable_self: bool, pats: &[Option<Ident>]) {
+        let mut typed = pats.iter();
+        let mut changed = false;
+        for arg in &mut self.args {
+            match arg.receiver {
+                Some(true) if immutable_self => {
+                    arg.pat = arg.pat.clone().into_iter().skip(1).collect();
+                    changed = true;
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(Some(name)) = typed.next() {
+                        arg.pat = name.to_token_stream();
+                        changed = true;
+                    }
+                }
+            }
         }
-        Ok(FnItem {
-            attrs,
-            vis,
-            sig,
-            block,
-        })
+        if changed {
+            let mut stream = TokenStream::new();
+            for (i, arg) in self.args.iter().enumerate() {
+                if i > 0 {
+                    stream.extend([TokenTree::Punct(Punct::new(',', Spacing::Alone))]);
+                }
+                stream.extend(arg.attrs.clone());
+                stream.extend(arg.pat.clone());
+                stream.extend(arg.colon.clone());
+                stream.extend(arg.ty.clone());
+            }
+            let mut group = Group::new(Delimiter::Parenthesis, stream);
+            group.set_span(self.args_group.span());
+            self.args_group = group;
+        }
     }
 }
 
@@ -48,9 +89,179 @@ impl ToTokens for FnItem {
         for attr in &self.attrs {
             attr.to_tokens(tokens);
         }
-        self.vis.to_tokens(tokens);
-        self.sig.to_tokens(tokens);
-        self.block.to_tokens(tokens);
+        tokens.extend(self.head.clone());
+        tokens.extend([TokenTree::Group(self.args_group.clone())]);
+        tokens.extend(self.tail.clone());
+        tokens.extend([TokenTree::Group(self.block.clone())]);
+    }
+}
+
+/// Reads a function item; `None` when the tokens are not one.
+fn read_item(item: TokenStream) -> Option<FnItem> {
+    let mut trees: Vec<TokenTree> = item.into_iter().collect();
+    let block = match trees.pop()? {
+        TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => g,
+        _ => return None,
+    };
+    // Outer attributes: `#` and a bracketed group, parsed by syn (they are short).
+    let mut at = 0;
+    while matches!(&trees.get(at), Some(TokenTree::Punct(p)) if p.as_char() == '#')
+        && matches!(&trees.get(at + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket)
+    {
+        at += 2;
+    }
+    let attrs = if at == 0 {
+        Vec::new()
+    } else {
+        let tokens: TokenStream = trees[..at].iter().cloned().collect();
+        syn::parse::Parser::parse2(Attribute::parse_outer, tokens).ok()?
+    };
+    // Visibility and qualifiers up to `fn`.
+    let head_start = at;
+    let (mut asyncness, mut constness) = (None, None);
+    loop {
+        match trees.get(at)? {
+            TokenTree::Ident(i) if i == "fn" => break,
+            TokenTree::Ident(i) if i == "async" => asyncness = Some(i.span()),
+            TokenTree::Ident(i) if i == "const" => constness = Some(i.span()),
+            TokenTree::Ident(i)
+                if ["pub", "unsafe", "extern", "default", "safe"]
+                    .iter()
+                    .any(|k| i == k) => {}
+            TokenTree::Literal(_) => {} // the ABI
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis && at > head_start => {}
+            _ => return None,
+        }
+        at += 1;
+    }
+    let TokenTree::Ident(ident) = trees.get(at + 1)? else {
+        return None;
+    };
+    let ident = ident.clone();
+    at += 2;
+    if matches!(trees.get(at), Some(TokenTree::Punct(p)) if p.as_char() == '<') {
+        at = skip_angles(&trees, at)?;
+    }
+    let TokenTree::Group(args_group) = trees.get(at)? else {
+        return None;
+    };
+    if args_group.delimiter() != Delimiter::Parenthesis {
+        return None;
+    }
+    let head = trees[head_start..at].iter().cloned().collect();
+    let args_group = args_group.clone();
+    let tail_trees = &trees[at + 1..];
+    let output = match tail_trees {
+        [TokenTree::Punct(dash), TokenTree::Punct(gt), rest @ ..]
+            if dash.as_char() == '-' && gt.as_char() == '>' =>
+        {
+            let end = rest
+                .iter()
+                .position(|t| matches!(t, TokenTree::Ident(i) if i == "where"))
+                .unwrap_or(rest.len());
+            Some(rest[..end].iter().cloned().collect())
+        }
+        [] => None,
+        [TokenTree::Ident(w), ..] if w == "where" => None,
+        _ => return None,
+    };
+    Some(FnItem {
+        attrs,
+        head,
+        ident,
+        asyncness,
+        constness,
+        args: split_args(&args_group),
+        args_group,
+        output,
+        tail: tail_trees.iter().cloned().collect(),
+        block,
+    })
+}
+
+/// The index just past the `>` closing the `<` at `at`.
+fn skip_angles(trees: &[TokenTree], mut at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    loop {
+        if let TokenTree::Punct(p) = trees.get(at)? {
+            match p.as_char() {
+                '<' => depth += 1,
+                '>' if !follows_dash(trees, at) => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(at + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        at += 1;
+    }
+}
+
+/// Whether the `>` at `at` is the end of an arrow `->`.
+fn follows_dash(trees: &[TokenTree], at: usize) -> bool {
+    at > 0
+        && matches!(&trees[at - 1], TokenTree::Punct(p) if p.as_char() == '-' && p.spacing() == Spacing::Joint)
+}
+
+/// The arguments in the parentheses: split at the commas outside `<..>`, each into its
+/// attributes, pattern and type.
+fn split_args(group: &Group) -> Vec<Arg> {
+    let trees: Vec<TokenTree> = group.stream().into_iter().collect();
+    let mut args = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, tree) in trees.iter().enumerate() {
+        if let TokenTree::Punct(p) = tree {
+            match p.as_char() {
+                '<' => depth += 1,
+                '>' if !follows_dash(&trees, i) => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    args.push(split_arg(&trees[start..i]));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    if start < trees.len() {
+        args.push(split_arg(&trees[start..]));
+    }
+    args
+}
+
+fn split_arg(trees: &[TokenTree]) -> Arg {
+    let mut at = 0;
+    while matches!(trees.get(at), Some(TokenTree::Punct(p)) if p.as_char() == '#') {
+        at += 2;
+    }
+    let at = at.min(trees.len());
+    let attrs = trees[..at].iter().cloned().collect();
+    let rest = &trees[at..];
+    // The `:` between the pattern and the type: a lone one, not half of a `::`.
+    let colon = rest.iter().enumerate().position(|(i, t)| {
+        matches!(t, TokenTree::Punct(p) if p.as_char() == ':' && p.spacing() == Spacing::Alone)
+            && !(i > 0 && matches!(&rest[i - 1], TokenTree::Punct(q) if q.as_char() == ':' && q.spacing() == Spacing::Joint))
+    });
+    let (pat, colon, ty) = match colon {
+        Some(c) => (&rest[..c], Some(rest[c].clone()), &rest[c + 1..]),
+        None => (rest, None, &rest[rest.len()..]),
+    };
+    let receiver = match pat {
+        [TokenTree::Ident(s)] if s == "self" => Some(false),
+        [TokenTree::Ident(m), TokenTree::Ident(s)] if m == "mut" && s == "self" => Some(true),
+        [TokenTree::Punct(amp), .., TokenTree::Ident(s)] if amp.as_char() == '&' && s == "self" => {
+            Some(false)
+        }
+        _ => None,
+    };
+    Arg {
+        attrs,
+        pat: pat.iter().cloned().collect(),
+        colon,
+        ty: ty.iter().cloned().collect(),
+        receiver,
     }
 }
 
@@ -68,10 +279,13 @@ pub(crate) enum Receiver {
 /// One typed argument.
 pub(crate) struct Param {
     /// The pattern as written (`a`, `mut a`, `(x, y)`).
-    pub(crate) pat: Pat,
+    pub(crate) pat: TokenStream,
     /// The name the signature binds when the argument must be copied for a second use:
     /// the argument's own name, or a generated one for a pattern.
     pub(crate) binding: Ident,
+    /// The signature must bind the argument by `binding` (its pattern is more than a
+    /// plain name, or is `mut name`), the pattern being bound again in the body.
+    pub(crate) needs_binding: bool,
     /// A reference (`&T`, `&mut T`): used again without copying.
     pub(crate) by_ref: bool,
     /// `_`: never used, never copied.
@@ -79,13 +293,6 @@ pub(crate) struct Param {
     /// The declared type, `_` where it cannot be named (`impl Trait`).
     pub(crate) ty: TokenStream,
     pub(crate) span: Span,
-}
-
-impl Param {
-    /// Whether the pattern is more than a plain (possibly `mut`) name.
-    pub(crate) fn is_pattern(&self) -> bool {
-        !matches!(&self.pat, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none())
-    }
 }
 
 pub(crate) struct Function {
@@ -98,7 +305,7 @@ pub(crate) struct Function {
     /// The body to run, with its braces.
     pub(crate) body: TokenStream,
     /// The declared `Result` type (the boxed future's `Output` for `#[async_trait]`).
-    pub(crate) output: Type,
+    pub(crate) output: TokenStream,
     /// The return type is written `..::Result<..>`; otherwise it may be an alias that the
     /// compiler must check.
     pub(crate) output_is_result: bool,
@@ -111,75 +318,90 @@ pub(crate) struct Function {
 /// Reads the item an attribute was put on. `Err` carries the errors to report.
 pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Errors> {
     let mut errors = Errors::default();
-    let item: FnItem = match syn::parse2(item.clone()) {
-        Ok(f) => f,
-        Err(_) => {
-            let message = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
-                Ok(f) if f.default.is_none() => format!(
-                    "`#[{kind_name}]` needs a function body: put it on the method in each `impl`, not on the trait's declaration"
-                ),
-                _ => format!(
-                    "`#[{kind_name}]` can only be applied to a function (`fn` or `async fn`)"
-                ),
-            };
-            let span = item
-                .into_iter()
-                .next()
-                .map_or(Span::call_site(), |t| t.span());
-            errors.at(span, message);
-            return Err(errors);
-        }
+    let Some(item) = read_item(item.clone()) else {
+        let message = match syn::parse2::<syn::TraitItemFn>(item.clone()) {
+            Ok(f) if f.default.is_none() => format!(
+                "`#[{kind_name}]` needs a function body: put it on the method in each `impl`, not on the trait's declaration"
+            ),
+            _ => format!("`#[{kind_name}]` can only be applied to a function (`fn` or `async fn`)"),
+        };
+        let span = item
+            .into_iter()
+            .next()
+            .map_or(Span::call_site(), |t| t.span());
+        errors.at(span, message);
+        return Err(errors);
     };
-    let sig = &item.sig;
-    if let Some(c) = &sig.constness {
+    if let Some(c) = item.constness {
         errors.at(
-            c.span,
+            c,
             format_args!(
                 "`#[{kind_name}]` cannot be applied to a `const fn`: its policy runs at run time"
             ),
         );
     }
-    if let Some(v) = &sig.variadic {
+    if let Some(v) = item
+        .args
+        .iter()
+        .find(|a| is_variadic(&a.pat) || is_variadic(&a.ty))
+    {
+        let span = v
+            .pat
+            .clone()
+            .into_iter()
+            .next()
+            .map_or(item.args_group.span(), |t| t.span());
         errors.at(
-            v.span(),
+            span,
             format_args!("`#[{kind_name}]` cannot be applied to a variadic function"),
         );
     }
 
-    let mut is_async = sig.asyncness.is_some();
+    let mut is_async = item.asyncness.is_some();
     let mut async_trait = false;
     let mut body = item.block.to_token_stream();
-    let mut declared = match &sig.output {
-        ReturnType::Type(_, ty) => Some((**ty).clone()),
-        ReturnType::Default => None,
-    };
+    let mut declared = item.output.clone();
     if !is_async {
         if let Some(output) = declared.as_ref().and_then(boxed_future_output) {
             if let Some(inner) = async_trait_body(&item.block) {
                 is_async = true;
                 async_trait = true;
                 body = inner.to_token_stream();
-                declared = Some(output);
+                declared = Some(output.to_token_stream());
             }
         }
     }
     let Some(output) = declared else {
         errors.at(
-            sig.paren_token.span.join(),
+            item.args_group.span(),
             format_args!(
                 "`#[{kind_name}]` needs a function that returns `Result<T, E>`; this one returns `()`\n  help: return `Result<(), E>`, where `E` is the error the policy acts on"
             ),
         );
         return Err(errors);
     };
-    let output_is_result = match &output {
-        Type::Path(p) if p.qself.is_none() => {
-            p.path.segments.last().is_some_and(|s| s.ident == "Result")
+    let output_span = output
+        .clone()
+        .into_iter()
+        .next()
+        .map_or(Span::call_site(), |t| t.span());
+    let output_is_result = match classify_type(&output) {
+        TypeShape::Path(last) => {
+            if let Some(name @ ("Option" | "Vec" | "String" | "bool" | "Box")) = last.as_deref() {
+                errors.at(
+                    output_span,
+                    format_args!(
+                        "`#[{kind_name}]` needs a function that returns `Result<T, E>`, not `{name}`; policies act on its `Err` case"
+                    ),
+                );
+                return Err(errors);
+            }
+            last.as_deref() == Some("Result")
         }
-        Type::Group(_) | Type::Paren(_) | Type::Macro(_) => false,
-        other => {
+        TypeShape::Opaque => false,
+        TypeShape::Other => {
             errors.at(
-                other.span(),
+                output_span,
                 format_args!(
                     "`#[{kind_name}]` needs a function that returns `Result<T, E>`; policies act on its `Err` case"
                 ),
@@ -187,67 +409,78 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
             return Err(errors);
         }
     };
-    if let Type::Path(p) = &output {
-        let last = p.path.segments.last().map(|s| s.ident.to_string());
-        if let Some(name @ ("Option" | "Vec" | "String" | "bool" | "Box")) = last.as_deref() {
-            errors.at(
-                output.span(),
-                format_args!(
-                    "`#[{kind_name}]` needs a function that returns `Result<T, E>`, not `{name}`; policies act on its `Err` case"
-                ),
-            );
-            return Err(errors);
-        }
-    }
 
     let mut receiver = None;
     let mut receiver_ty = TokenStream::new();
     let mut params = Vec::new();
-    for (index, input) in sig.inputs.iter().enumerate() {
-        match input {
-            FnArg::Receiver(r) => {
-                receiver_ty = match &r.kind {
-                    ReceiverKind::Reference(_, _, Some(_)) => quote::quote!(&mut Self),
-                    ReceiverKind::Reference(..) => quote::quote!(&Self),
-                    ReceiverKind::Typed(_, ty) => quote::ToTokens::to_token_stream(ty),
-                    _ => quote::quote!(Self),
-                };
-                let borrowed = match &r.kind {
-                    ReceiverKind::Reference(..) => true,
-                    ReceiverKind::Typed(_, ty) => matches!(**ty, Type::Reference(_)),
-                    _ => false,
-                };
-                receiver = Some(if borrowed {
-                    Receiver::Borrowed
-                } else {
-                    Receiver::Owned {
-                        span: r.self_token.span,
-                        mutable: r.mutability.is_some(),
-                    }
-                });
-            }
-            FnArg::Typed(pt) => {
-                let by_ref = matches!(*pt.ty, Type::Reference(_));
-                let ignored = matches!(*pt.pat, Pat::Wild(_));
-                let binding = match &*pt.pat {
-                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
-                    _ => format_ident!("__resilience_arg{}", index),
-                };
-                let ty = if mentions_impl_trait(&quote::ToTokens::to_token_stream(&pt.ty)) {
-                    quote::quote!(_)
-                } else {
-                    quote::ToTokens::to_token_stream(&pt.ty)
-                };
-                params.push(Param {
-                    pat: (*pt.pat).clone(),
-                    binding,
-                    by_ref,
-                    ignored,
-                    ty,
-                    span: pt.span(),
-                });
-            }
+    for (index, arg) in item.args.iter().enumerate() {
+        let first_ty = arg.ty.clone().into_iter().next();
+        let ty_is_ref = matches!(&first_ty, Some(TokenTree::Punct(p)) if p.as_char() == '&');
+        if let Some(mutable) = arg.receiver {
+            let first = arg.pat.clone().into_iter().next();
+            let pat_is_ref = matches!(&first, Some(TokenTree::Punct(p)) if p.as_char() == '&');
+            let pat_is_mut_ref = pat_is_ref
+                && arg
+                    .pat
+                    .clone()
+                    .into_iter()
+                    .any(|t| matches!(&t, TokenTree::Ident(i) if i == "mut"));
+            receiver_ty = if arg.colon.is_some() {
+                arg.ty.clone()
+            } else if pat_is_mut_ref {
+                quote::quote!(&mut Self)
+            } else if pat_is_ref {
+                quote::quote!(&Self)
+            } else {
+                quote::quote!(Self)
+            };
+            receiver = Some(if pat_is_ref || ty_is_ref {
+                Receiver::Borrowed
+            } else {
+                let span = arg
+                    .pat
+                    .clone()
+                    .into_iter()
+                    .last()
+                    .map_or(Span::call_site(), |t| t.span());
+                Receiver::Owned { span, mutable }
+            });
+            continue;
         }
+        let pat: Vec<TokenTree> = arg.pat.clone().into_iter().collect();
+        let (plain, mutable, ignored) = match pat.as_slice() {
+            [TokenTree::Ident(i)] if i == "_" => (false, false, true),
+            [TokenTree::Ident(i)] if !is_pattern_keyword(i) => (true, false, false),
+            [TokenTree::Ident(m), TokenTree::Ident(i)] if m == "mut" && !is_pattern_keyword(i) => {
+                (true, true, false)
+            }
+            _ => (false, false, false),
+        };
+        let binding = match (plain, pat.last()) {
+            (true, Some(TokenTree::Ident(i))) => i.clone(),
+            _ => format_ident!("__resilience_arg{}", index),
+        };
+        let ty = if mentions_impl_trait(&arg.ty) {
+            quote::quote!(_)
+        } else {
+            arg.ty.clone()
+        };
+        let span = arg
+            .attrs
+            .clone()
+            .into_iter()
+            .chain(arg.pat.clone())
+            .next()
+            .map_or(Span::call_site(), |t| t.span());
+        params.push(Param {
+            pat: arg.pat.clone(),
+            binding,
+            needs_binding: !plain || mutable,
+            by_ref: ty_is_ref,
+            ignored,
+            ty,
+            span,
+        });
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -265,6 +498,85 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
     })
 }
 
+/// Keywords that may stand alone as a pattern but bind no name.
+fn is_pattern_keyword(ident: &Ident) -> bool {
+    ["ref", "true", "false", "Self", "crate", "super"]
+        .iter()
+        .any(|k| ident == k)
+}
+
+/// `...`, a C variadic.
+fn is_variadic(tokens: &TokenStream) -> bool {
+    let dots: Vec<TokenTree> = tokens.clone().into_iter().take(4).collect();
+    dots.len() == 3
+        && dots
+            .iter()
+            .all(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '.'))
+}
+
+/// What a return type is, as far as the policies care.
+enum TypeShape {
+    /// A path (`Result<T, E>`, `io::Result<T>`, `Alias`), with its last segment's name.
+    Path(Option<String>),
+    /// Something that may be an alias of a `Result` the macro cannot see through: a
+    /// parenthesised type, a type from a macro, a qualified path.
+    Opaque,
+    /// Anything else (a tuple, a reference, `impl Trait`, ...): never a `Result`.
+    Other,
+}
+
+fn classify_type(ty: &TokenStream) -> TypeShape {
+    let trees: Vec<TokenTree> = ty.clone().into_iter().collect();
+    match trees.first() {
+        Some(TokenTree::Group(g)) => {
+            let paren = g.delimiter() == Delimiter::Parenthesis;
+            let tuple = g.stream().is_empty()
+                || g.stream()
+                    .into_iter()
+                    .any(|t| matches!(&t, TokenTree::Punct(p) if p.as_char() == ','));
+            match g.delimiter() {
+                Delimiter::None => TypeShape::Opaque,
+                _ if paren && !tuple && trees.len() == 1 => TypeShape::Opaque,
+                _ => TypeShape::Other,
+            }
+        }
+        Some(TokenTree::Punct(p)) if p.as_char() == '<' => TypeShape::Opaque,
+        Some(TokenTree::Punct(p)) if p.as_char() == ':' => TypeShape::Path(last_segment(&trees)),
+        Some(TokenTree::Ident(i))
+            if !["impl", "dyn", "fn", "unsafe", "extern", "for", "_"]
+                .iter()
+                .any(|k| i == k) =>
+        {
+            let is_macro = trees
+                .iter()
+                .any(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '!'));
+            if is_macro {
+                TypeShape::Opaque
+            } else {
+                TypeShape::Path(last_segment(&trees))
+            }
+        }
+        _ => TypeShape::Other,
+    }
+}
+
+/// The name of a path type's last segment: the last name outside `<..>`.
+fn last_segment(trees: &[TokenTree]) -> Option<String> {
+    let mut depth = 0usize;
+    let mut last = None;
+    for (i, tree) in trees.iter().enumerate() {
+        match tree {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            TokenTree::Punct(p) if p.as_char() == '>' && !follows_dash(trees, i) => {
+                depth = depth.saturating_sub(1);
+            }
+            TokenTree::Ident(ident) if depth == 0 => last = Some(ident.to_string()),
+            _ => {}
+        }
+    }
+    last
+}
+
 /// Whether a type mentions `impl Trait`, which cannot be named elsewhere.
 fn mentions_impl_trait(tokens: &TokenStream) -> bool {
     tokens.clone().into_iter().any(|t| match t {
@@ -276,7 +588,11 @@ fn mentions_impl_trait(tokens: &TokenStream) -> bool {
 
 /// `R` in `Pin<Box<dyn Future<Output = R> + Send + 'a>>`, the return type
 /// `#[async_trait]` gives its methods.
-fn boxed_future_output(ty: &Type) -> Option<Type> {
+fn boxed_future_output(ty: &TokenStream) -> Option<Type> {
+    if last_segment(&ty.clone().into_iter().collect::<Vec<_>>()).as_deref() != Some("Pin") {
+        return None;
+    }
+    let ty: Type = syn::parse2(ty.clone()).ok()?;
     let arg = |ty: &Type, name: &str| -> Option<Type> {
         let Type::Path(p) = ty else { return None };
         let seg = p.path.segments.last()?;
@@ -291,7 +607,7 @@ fn boxed_future_output(ty: &Type) -> Option<Type> {
             _ => None,
         })
     };
-    let boxed = arg(ty, "Pin")?;
+    let boxed = arg(&ty, "Pin")?;
     let Type::TraitObject(object) = arg(&boxed, "Box")? else {
         return None;
     };
