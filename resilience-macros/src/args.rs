@@ -60,7 +60,7 @@ impl Parse for RawArg {
         if input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let key = Ident::parse_any(input)?;
             input.parse::<Token![=]>()?;
-            let value = input.parse()?;
+            let value = value(input)?;
             return Ok(RawArg {
                 key: Some(key),
                 value,
@@ -68,9 +68,69 @@ impl Parse for RawArg {
         }
         Ok(RawArg {
             key: None,
-            value: input.parse()?,
+            value: value(input)?,
         })
     }
+}
+
+/// An argument's value. The usual ones (`3`, `"250ms"`, `none`, `fixed("10ms")`,
+/// `exponential(initial = "1s")`) are read directly; anything else goes to syn's
+/// expression parser, which is slow on a macro's unoptimised build.
+fn value(input: ParseStream) -> syn::Result<Expr> {
+    let fork = input.fork();
+    let single =
+        fork.parse::<proc_macro2::TokenTree>().is_ok() && (fork.is_empty() || fork.peek(Token![,]));
+    if single && input.peek(syn::Lit) {
+        return Ok(Expr::Lit(syn::ExprLit {
+            attrs: Vec::new(),
+            lit: input.parse()?,
+        }));
+    }
+    if single && input.peek(Ident) {
+        return Ok(path(input.parse()?));
+    }
+    let call = input.peek(Ident) && input.peek2(syn::token::Paren) && {
+        let fork = input.fork();
+        fork.parse::<Ident>().is_ok()
+            && fork.parse::<proc_macro2::Group>().is_ok()
+            && (fork.is_empty() || fork.peek(Token![,]))
+    };
+    if call {
+        let func = path(input.parse()?);
+        let content;
+        let paren_token = syn::parenthesized!(content in input);
+        let args = Punctuated::<RawArg, Token![,]>::parse_terminated(&content)?
+            .into_pairs()
+            .map(|pair| {
+                let (arg, comma) = pair.into_tuple();
+                let expr = match arg.key {
+                    Some(key) => Expr::Assign(syn::ExprAssign {
+                        attrs: Vec::new(),
+                        eq_token: Token![=](key.span()),
+                        left: Box::new(path(key)),
+                        right: Box::new(arg.value),
+                    }),
+                    None => arg.value,
+                };
+                syn::punctuated::Pair::new(expr, comma)
+            })
+            .collect();
+        return Ok(Expr::Call(syn::ExprCall {
+            attrs: Vec::new(),
+            func: Box::new(func),
+            paren_token,
+            args,
+        }));
+    }
+    input.parse()
+}
+
+fn path(ident: Ident) -> Expr {
+    Expr::Path(syn::ExprPath {
+        attrs: Vec::new(),
+        qself: None,
+        path: ident.into(),
+    })
 }
 
 /// The arguments of one attribute (or of a nested form such as `exponential(...)`),
@@ -123,7 +183,9 @@ impl Args {
                 (raw, false)
             })
             .collect();
-        Args::new(owner, call.span(), entries, Errors::default())
+        // The name's span: where the whole call's span would point on stable, found
+        // without printing the call to tokens.
+        Args::new(owner, call.func.span(), entries, Errors::default())
     }
 
     fn new(owner: String, span: Span, entries: Vec<(RawArg, bool)>, mut errors: Errors) -> Args {

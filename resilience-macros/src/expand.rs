@@ -160,7 +160,10 @@ fn is_expanded_marker(args: &TokenStream) -> bool {
 struct Generator<'a> {
     function: &'a Function,
     layers: &'a [Layer],
-    krate: TokenStream,
+    /// The runtime's path (`::resilience_runtime`, or `crate = path`).
+    krate: Trees,
+    /// `#krate::__private`, what generated code calls.
+    p: Trees,
     /// Some layer uses the arguments a second time (retry, or a fallback function).
     reuses: bool,
     /// The name owned receivers get once the body is renamed (`self` cannot be rebound).
@@ -171,10 +174,12 @@ struct Generator<'a> {
 impl<'a> Generator<'a> {
     fn new(function: &'a Function, layers: &'a [Layer], krate: TokenStream) -> Self {
         let reuses = layers.iter().any(reuses_arguments);
+        let p = Trees(quote!(#krate::__private).into_iter().collect());
         Generator {
             function,
             layers,
-            krate,
+            krate: Trees(krate.into_iter().collect()),
+            p,
             reuses,
             self_alias: Ident::new("resilience_self", Span::call_site()),
             statics: Vec::new(),
@@ -196,11 +201,11 @@ impl<'a> Generator<'a> {
             item.rebind_args(true, &bindings);
         }
         let run = self.outermost();
-        let krate = &self.krate;
+        let p = &self.p;
         let statics = &self.statics;
         let check_output = (!f.output_is_result).then(|| {
             let output = &f.output;
-            quote_spanned!(output.span()=> #krate::__private::assert_result::<#output>();)
+            quote_spanned!(output.span()=> #p::assert_result::<#output>();)
         });
         let alias_self = self.owned_self_renamed().then(|| {
             let alias = &self.self_alias;
@@ -306,8 +311,8 @@ impl<'a> Generator<'a> {
         if f.is_async {
             quote!(async #mv { #rebind #block })
         } else {
-            let krate = &self.krate;
-            quote!(#krate::__private::run(#mv || { #rebind #block }))
+            let p = &self.p;
+            quote!(#p::run(#mv || { #rebind #block }))
         }
     }
 
@@ -336,12 +341,12 @@ impl<'a> Generator<'a> {
     /// with a receiver) `module::Type::method`, the type read from `Self` when the name
     /// is first needed.
     fn default_name(&self) -> TokenStream {
-        let krate = &self.krate;
+        let p = &self.p;
         let name = self.function.item.ident.to_string();
         if self.function.receiver.is_none() {
-            quote!(#krate::__private::concat!(#krate::__private::module_path!(), "::", #name))
+            quote!(#p::concat!(#p::module_path!(), "::", #name))
         } else {
-            quote!(#krate::__private::MethodName::<Self>::new(#name))
+            quote!(#p::MethodName::<Self>::new(#name))
         }
     }
 
@@ -361,10 +366,7 @@ impl<'a> Generator<'a> {
         ty: TokenStream,
         init: TokenStream,
     ) -> TokenStream {
-        let p = {
-            let krate = &self.krate;
-            quote!(#krate::__private)
-        };
+        let p = self.p.clone();
         let id = self.static_ident(index, what);
         self.statics.push(quote! {
             static #id: #p::OnceLock<#p::#ty> = #p::OnceLock::new();
@@ -378,7 +380,7 @@ impl<'a> Generator<'a> {
 
     /// Copies of the owned arguments, for one more use: `(statements, names)`.
     fn copies(&self, prefix: &str) -> (TokenStream, Vec<TokenStream>) {
-        let krate = &self.krate;
+        let p = &self.p;
         let mut stmts = TokenStream::new();
         let mut names = Vec::new();
         if let Some(receiver) = self.function.receiver {
@@ -388,21 +390,21 @@ impl<'a> Generator<'a> {
                     let alias = Ident::new(&self.self_alias.to_string(), span);
                     let copy = format_ident!("{}self", prefix, span = Span::mixed_site());
                     stmts.extend(quote_spanned! {span=>
-                        let #copy = #krate::__private::CloneArg::clone_arg(&#alias);
+                        let #copy = #p::CloneArg::clone_arg(&#alias);
                     });
                     names.push(copy.into_token_stream());
                 }
             }
         }
-        for (i, p) in self.function.params.iter().enumerate() {
-            let binding = &p.binding;
-            if p.by_ref {
+        for (i, param) in self.function.params.iter().enumerate() {
+            let binding = &param.binding;
+            if param.by_ref {
                 names.push(binding.to_token_stream());
                 continue;
             }
             let copy = format_ident!("{}{}", prefix, i, span = Span::mixed_site());
-            stmts.extend(quote_spanned! {p.span=>
-                let #copy = #krate::__private::CloneArg::clone_arg(&#binding);
+            stmts.extend(quote_spanned! {param.span=>
+                let #copy = #p::CloneArg::clone_arg(&#binding);
             });
             names.push(copy.into_token_stream());
         }
@@ -412,7 +414,7 @@ impl<'a> Generator<'a> {
     /// The retry loop, as statements.
     fn retry(&self, args: &RetryArgs, inner: TokenStream) -> TokenStream {
         let krate = &self.krate;
-        let p = quote!(#krate::__private);
+        let p = &self.p;
         let max_attempts = args.max_attempts.clone().unwrap_or_else(|| quote!(3));
         let dur = |d: &Option<crate::lit::DurationArg>, default: TokenStream| {
             d.as_ref().map_or(default, |d| d.tokens(krate))
@@ -506,21 +508,21 @@ impl<'a> Generator<'a> {
 
     /// Each attempt's own copy of every owned argument, under the argument's name.
     fn attempt_copies(&self) -> TokenStream {
-        let krate = &self.krate;
+        let p = &self.p;
         let mut out = TokenStream::new();
         if let Some(Receiver::Owned { span, .. }) = self.function.receiver {
             let alias = Ident::new(&self.self_alias.to_string(), span);
             out.extend(quote_spanned! {span=>
-                let #alias = #krate::__private::CloneArg::clone_arg(&#alias);
+                let #alias = #p::CloneArg::clone_arg(&#alias);
             });
         }
-        for p in &self.function.params {
-            if p.by_ref || p.ignored {
+        for param in &self.function.params {
+            if param.by_ref || param.ignored {
                 continue;
             }
-            let binding = &p.binding;
-            out.extend(quote_spanned! {p.span=>
-                let #binding = #krate::__private::CloneArg::clone_arg(&#binding);
+            let binding = &param.binding;
+            out.extend(quote_spanned! {param.span=>
+                let #binding = #p::CloneArg::clone_arg(&#binding);
             });
         }
         out
@@ -528,8 +530,7 @@ impl<'a> Generator<'a> {
 
     /// The fallback's decision, as statements.
     fn fallback(&self, args: &FallbackArgs, inner: TokenStream) -> TokenStream {
-        let krate = &self.krate;
-        let p = quote!(#krate::__private);
+        let p = &self.p;
         let error = Ident::new("__resilience_error", Span::mixed_site());
         let (copies, value) = match &args.form {
             FallbackForm::Path(path) => {
@@ -591,11 +592,12 @@ impl<'a> Generator<'a> {
     fn timeout(&mut self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
         let name = self.name_or_default(&args.name);
         let krate = &self.krate;
-        let after = args.after.as_ref().map_or_else(
-            || quote!(#krate::__private::Duration::ZERO),
-            |d| d.tokens(krate),
-        );
-        quote!(#krate::__private::timeout(#name, #after, #inner))
+        let p = &self.p;
+        let after = args
+            .after
+            .as_ref()
+            .map_or_else(|| quote!(#p::Duration::ZERO), |d| d.tokens(krate));
+        quote!(#p::timeout(#name, #after, #inner))
     }
 
     fn breaker(
@@ -606,7 +608,7 @@ impl<'a> Generator<'a> {
         reused: bool,
     ) -> TokenStream {
         let krate = &self.krate;
-        let p = quote!(#krate::__private);
+        let p = &self.p;
         let mut settings = Vec::new();
         if let Some(window) = &args.window {
             let window = match window {
@@ -647,7 +649,7 @@ impl<'a> Generator<'a> {
         reused: bool,
     ) -> TokenStream {
         let krate = &self.krate;
-        let p = quote!(#krate::__private);
+        let p = &self.p;
         let mut settings = Vec::new();
         match &args.max_concurrent {
             Some(ConcurrencyArg::Fixed(n)) => settings.push(("max_concurrent", n.clone())),
@@ -715,8 +717,7 @@ impl<'a> Generator<'a> {
     /// from its builder and kept for the function (keyed: `.keyed()`, one per key),
     /// then called with the layers below.
     fn stateful(&mut self, s: Stateful<'_>, inner: TokenStream, reused: bool) -> TokenStream {
-        let krate = self.krate.clone();
-        let p = quote!(#krate::__private);
+        let p = &self.p;
         let name = self.name_or_default(s.name);
         let ty = Ident::new(s.ty, Span::call_site());
         let methods = s
@@ -739,6 +740,18 @@ impl<'a> Generator<'a> {
         let call = self.call_method(s.call.0, s.call.1);
         let before_inner = s.before_inner;
         quote!(#state.#call(#key #before_inner #inner))
+    }
+}
+
+/// Tokens spliced into the output many times (the runtime's path): kept as a list of
+/// trees, which `quote!` appends one by one, where a `TokenStream` is spliced in whole,
+/// at several times the cost through the compiler's bridge.
+#[derive(Clone)]
+struct Trees(Vec<proc_macro2::TokenTree>);
+
+impl ToTokens for Trees {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(self.0.iter().cloned());
     }
 }
 

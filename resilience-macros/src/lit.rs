@@ -22,7 +22,7 @@ pub(crate) enum DurationArg {
 }
 
 impl DurationArg {
-    pub(crate) fn tokens(&self, krate: &TokenStream) -> TokenStream {
+    pub(crate) fn tokens(&self, krate: &impl ToTokens) -> TokenStream {
         match self {
             DurationArg::Literal { nanos, span } => {
                 let secs = Literal::u64_unsuffixed((nanos / 1_000_000_000) as u64);
@@ -144,7 +144,7 @@ pub(crate) enum RateArg {
 }
 
 impl RateArg {
-    pub(crate) fn tokens(&self, krate: &TokenStream) -> TokenStream {
+    pub(crate) fn tokens(&self, krate: &impl ToTokens) -> TokenStream {
         match self {
             RateArg::Literal {
                 count,

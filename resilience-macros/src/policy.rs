@@ -85,7 +85,7 @@ pub(crate) enum Value {
 }
 
 impl Value {
-    pub(crate) fn tokens(&self, krate: &TokenStream) -> TokenStream {
+    pub(crate) fn tokens(&self, krate: &impl quote::ToTokens) -> TokenStream {
         match self {
             Value::Tokens(t) => t.clone(),
             Value::Duration(d) => d.tokens(krate),
