@@ -36,8 +36,10 @@ use crate::policy::{
 };
 use crate::valid;
 
-/// What an attribute already expanded by the one above it is left holding: it keeps
-/// the user's import of the attribute used, and expands to the item unchanged.
+/// What the attributes below an erroneous one are left holding, when the item is
+/// emitted unchanged beside the errors: each then expands to the item unchanged, so
+/// the errors show once. (On success they are expanded with the outermost one and
+/// removed.)
 const EXPANDED: &str = "__resilience_expanded";
 
 /// The entry point of every attribute.
@@ -70,12 +72,14 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     )];
     let mut kept: Vec<Attribute> = Vec::new();
     let mut consumed: Vec<Attribute> = Vec::new();
+    let mut consumed_paths: Vec<syn::Path> = Vec::new();
     for attr in std::mem::take(&mut function.item.attrs) {
         let Some(below) = Kind::from_path(attr.path()) else {
             kept.push(attr);
             continue;
         };
         consumed.push(expanded_marker(&attr));
+        consumed_paths.push(attr.path().clone());
         let span = attr.path().span();
         let tokens = match &attr.meta {
             Meta::Path(_) => TokenStream::new(),
@@ -113,7 +117,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         Some(path) => path.to_token_stream(),
         None => quote!(::resilience_runtime),
     };
-    let mut out = Generator::new(&function, &layers, krate).function(&consumed);
+    let mut out = Generator::new(&function, &layers, krate).function(&consumed_paths);
     out.extend(valid::order_warnings(&layers));
     out
 }
@@ -187,8 +191,11 @@ impl<'a> Generator<'a> {
     }
 
     /// The whole function: the signature as declared (argument patterns that must be
-    /// copied are bound by name instead), the new body.
-    fn function(mut self, consumed: &[Attribute]) -> TokenStream {
+    /// copied are bound by name instead), the new body. The attributes below this one
+    /// (`consumed`) are expanded here and removed; a `use` of each keeps the user's
+    /// import of it used. (Left on the item, each would be one more macro call with the
+    /// whole expanded function to convert and parse again.)
+    fn function(mut self, consumed: &[syn::Path]) -> TokenStream {
         let f = self.function;
         let mut item = f.item.clone();
         if self.reuses {
@@ -212,6 +219,7 @@ impl<'a> Generator<'a> {
             quote!(let #alias = self;)
         });
         let body = quote! {
+            #(#[allow(unused_imports)] use #consumed as _;)*
             #(#statics)*
             #check_output
             #alias_self
@@ -222,7 +230,6 @@ impl<'a> Generator<'a> {
         } else {
             body
         };
-        item.attrs.extend_from_slice(consumed);
         item.block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
         item.into_token_stream()
     }
@@ -823,13 +830,14 @@ mod tests {
     }
 
     #[test]
-    fn stacked_attributes_are_left_as_markers() {
+    fn stacked_attributes_are_expanded_once_and_their_imports_kept_used() {
         let out = expand(
             Kind::Retry,
             "",
             r#"#[timeout("1s")] #[doc = "kept"] async fn f() -> Result<(), E> { Ok(()) }"#,
         );
-        assert!(out.contains("timeout (__resilience_expanded)"), "{out}");
+        assert!(!out.contains("# [timeout"), "{out}");
+        assert!(out.contains("use timeout as _ ;"), "{out}");
         assert!(out.contains("doc = \"kept\""), "{out}");
         let again = expand(Kind::Timeout, EXPANDED, "fn g() {}");
         assert_eq!(
