@@ -6,12 +6,17 @@
 #
 # Prints, as medians of RUNS (CLEAN_RUNS for clean builds), the two crates' runs
 # interleaved so that a change in the machine's load hits both alike:
-#   - `cargo check` and `cargo build --release` of the crate alone (dependencies built,
-#     the crate's source touched, incremental compilation off so that the crate is
-#     really checked again): the ratio with/without and the time added per function;
+#   - `cargo check` of the crate alone as cargo runs it by default (dependencies built,
+#     the crate's source touched, incremental compilation on): the method of the issue
+#     that set the 1.5x target, where tracing's `#[instrument]` gives 3.0x; the same
+#     crate with `#[instrument]` on every function is measured beside it, to calibrate;
+#   - `cargo check` and `cargo build --release` of the crate alone with incremental
+#     compilation off, so that the crate is really type-checked again (stricter: the
+#     incremental cache no longer hides the cost of checking the expansions);
 #   - `cargo check` from an empty target directory (every dependency too);
 #   - the macro crate's own clean release build (with syn, quote, proc-macro2);
-#   - per attribute: `cargo check` of N functions all carrying that one attribute.
+#   - per attribute: `cargo check` (the default, incremental) of N functions all
+#     carrying that one attribute set.
 # The figures also go to target/resilience-bench/compile-time.tsv for the report.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -36,9 +41,12 @@ mix=(
 )
 
 gen() { # $1 = dir, $2 = which attributes: all (the mix), none, an index into the mix,
-        # or async1 / async2: no attribute, the body in one / two nested async blocks
-        # (what the expansion adds, written by hand: the reference for its cost)
-  local dir=$1 attrs=$2
+        # async1 / async2: no attribute, the body in one / two nested async blocks
+        # (what the expansion adds, written by hand: the reference for its cost), or
+        # instrument / none-tracing: tracing's `#[instrument]`, or none, with tracing
+        # as a dependency
+  local dir=$1 attrs=$2 extra=""
+  case $attrs in instrument | none-tracing) extra='tracing = "0.1"' ;; esac
   mkdir -p "$dir/src"
   cat > "$dir/Cargo.toml" <<TOML
 [package]
@@ -49,6 +57,7 @@ publish = false
 [dependencies]
 resilience-runtime = { path = "$root/resilience-runtime" }
 tokio = { version = "1", features = ["time"] }
+$extra
 [workspace]
 TOML
   {
@@ -61,7 +70,8 @@ TOML
     for i in $(seq 1 "$n"); do
       case $attrs in
         all) echo "    ${mix[$((i % ${#mix[@]}))]}" ;;
-        none | async*) ;;
+        instrument) echo "    #[tracing::instrument(skip(self))]" ;;
+        none* | async*) ;;
         *) echo "    ${mix[$attrs]}" ;;
       esac
       echo "    pub async fn f$i(&self, key: &str, n: u32) -> Result<u32, E> {"
@@ -106,14 +116,21 @@ shared="$work/target"
 # ones. (Clean builds keep cargo's default, as a user's first check has it.)
 crate_env="CARGO_INCREMENTAL=0 CARGO_TARGET_DIR='$shared'"
 
-# $1 = "crate" (the crate alone: touched, dependencies built) or "clean" (an empty
+# cargo's default: incremental, in a target directory of its own (the setting is part
+# of the dependencies' fingerprint).
+incr_env="CARGO_TARGET_DIR='$work/target-incremental'"
+
+# $1 = "crate" (the crate alone: touched, dependencies built, not incremental),
+# "incr" (the same, incremental as cargo has it by default) or "clean" (an empty
 # target directory), $2 = runs, $3 = cargo arguments, rest = crate dirs. Prints one
 # median per crate, on one line; the crates take turns run by run.
 measure() {
   local kind=$1 count=$2 args=$3; shift 3
-  local dir
+  local dir env=$crate_env
+  [ "$kind" = incr ] && env=$incr_env
   for dir in "$@"; do
-    quiet bash -c "cd '$dir' && $crate_env cargo $args" # dependencies
+    quiet bash -c "cd '$dir' && $env cargo $args" # dependencies
+    quiet bash -c "cd '$dir' && touch src/lib.rs && $env cargo $args" # the cache
     : > "$dir/times"
   done
   for _ in $(seq 1 "$count"); do
@@ -124,7 +141,7 @@ measure() {
         rm -rf "$dir/target-clean"
       else
         touch "$dir/src/lib.rs"
-        seconds bash -c "cd '$dir' && $crate_env cargo $args" >> "$dir/times"
+        seconds bash -c "cd '$dir' && $env cargo $args" >> "$dir/times"
       fi
     done
   done
@@ -147,7 +164,16 @@ report() { # $1 = key, $2 = what, $3 = with, $4 = without
   tsv+="$1	$3	$4"$'\n'
 }
 # shellcheck disable=SC2046
-report check "cargo check (crate only)" $(measure crate "$runs" check "$with" "$without")
+report check-incr "cargo check (crate only, incremental: default)" \
+  $(measure incr "$runs" check "$with" "$without")
+gen "$work/instrument" instrument
+gen "$work/none-tracing" none-tracing
+# shellcheck disable=SC2046
+report check-incr-instrument "  the same with tracing's #[instrument]" \
+  $(measure incr "$runs" check "$work/instrument" "$work/none-tracing")
+# shellcheck disable=SC2046
+report check "cargo check (crate only, not incremental)" \
+  $(measure crate "$runs" check "$with" "$without")
 # shellcheck disable=SC2046
 report build-release "cargo build --release (crate only)" \
   $(measure crate "$runs" "build --release" "$with" "$without")
@@ -164,7 +190,7 @@ gen "$work/async1" async1
 gen "$work/async2" async2
 dirs=("$without" "$work/async1" "$work/async2")
 for k in "${!mix[@]}"; do dirs+=("$work/only_$k"); done
-read -r -a times <<< "$(measure crate "$runs" check "${dirs[@]}")"
+read -r -a times <<< "$(measure incr "$runs" check "${dirs[@]}")"
 report check-async-1 "  no attribute, body in an async block" "${times[1]}" "${times[0]}"
 report check-async-2 "  no attribute, body in 2 nested async blocks" "${times[2]}" "${times[0]}"
 for k in "${!mix[@]}"; do
