@@ -1,7 +1,7 @@
 //! An attribute's argument list: `key = value` pairs and bare values, read into typed
 //! settings with every error collected (each at its own token) rather than the first.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -60,7 +60,7 @@ impl Parse for RawArg {
         if input.peek(Ident::peek_any) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let key = Ident::parse_any(input)?;
             input.parse::<Token![=]>()?;
-            let value = value(input)?;
+            let value = input.parse()?;
             return Ok(RawArg {
                 key: Some(key),
                 value,
@@ -68,42 +68,67 @@ impl Parse for RawArg {
         }
         Ok(RawArg {
             key: None,
-            value: value(input)?,
+            value: input.parse()?,
         })
     }
 }
 
-/// An argument's value. The usual ones (`3`, `"250ms"`, `none`, `fixed("10ms")`,
-/// `exponential(initial = "1s")`) are read directly; anything else goes to syn's
-/// expression parser, which is slow on a macro's unoptimised build.
-fn value(input: ParseStream) -> syn::Result<Expr> {
-    let fork = input.fork();
-    let single =
-        fork.parse::<proc_macro2::TokenTree>().is_ok() && (fork.is_empty() || fork.peek(Token![,]));
-    if single && input.peek(syn::Lit) {
-        return Ok(Expr::Lit(syn::ExprLit {
-            attrs: Vec::new(),
-            lit: input.parse()?,
-        }));
+/// The argument list read straight from its tokens when every value is of the usual
+/// kinds: a literal (`3`, `"250ms"`), a name (`none`) or a name called with such
+/// arguments (`fixed("10ms")`, `exponential(initial = "1s")`). `None` for anything
+/// else, which syn's parser reads (and reports on): it is slow on a macro's
+/// unoptimised build, and most attributes need none of it.
+fn plain_list(trees: &[TokenTree]) -> Option<Vec<RawArg>> {
+    let mut list = Vec::new();
+    if trees.is_empty() {
+        return Some(list);
     }
-    if single && input.peek(Ident) {
-        return Ok(path(input.parse()?));
+    let mut pieces = trees.split(|t| matches!(t, TokenTree::Punct(p) if p.as_char() == ','));
+    while let Some(piece) = pieces.next() {
+        if piece.is_empty() {
+            // Only a trailing comma leaves an empty piece that syn would accept.
+            return (pieces.next().is_none() && !list.is_empty()).then_some(list);
+        }
+        let (key, value) = match piece {
+            [TokenTree::Ident(key), TokenTree::Punct(eq), value @ ..]
+                if eq.as_char() == '=' && eq.spacing() == Spacing::Alone =>
+            {
+                (Some(key.clone()), value)
+            }
+            _ => (None, piece),
+        };
+        list.push(RawArg {
+            key,
+            value: plain_value(value)?,
+        });
     }
-    let call = input.peek(Ident) && input.peek2(syn::token::Paren) && {
-        let fork = input.fork();
-        fork.parse::<Ident>().is_ok()
-            && fork.parse::<proc_macro2::Group>().is_ok()
-            && (fork.is_empty() || fork.peek(Token![,]))
+    Some(list)
+}
+
+fn plain_value(trees: &[TokenTree]) -> Option<Expr> {
+    let name = |ident: &Ident| {
+        let text = ident.to_string();
+        let keyword = matches!(
+            text.as_str(),
+            "true" | "false" | "self" | "Self" | "crate" | "super" | "_"
+        );
+        (!keyword).then(|| path(ident.clone()))
     };
-    if call {
-        let func = path(input.parse()?);
-        let content;
-        let paren_token = syn::parenthesized!(content in input);
-        let args = Punctuated::<RawArg, Token![,]>::parse_terminated(&content)?
-            .into_pairs()
-            .map(|pair| {
-                let (arg, comma) = pair.into_tuple();
-                let expr = match arg.key {
+    match trees {
+        [TokenTree::Literal(literal)] => Some(Expr::Lit(syn::ExprLit {
+            attrs: Vec::new(),
+            lit: syn::Lit::new(literal.clone()),
+        })),
+        [TokenTree::Ident(ident)] => name(ident),
+        [TokenTree::Ident(ident), TokenTree::Group(group)]
+            if group.delimiter() == Delimiter::Parenthesis =>
+        {
+            let func = name(ident)?;
+            let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+            let args = plain_list(&inner)?;
+            let mut punctuated = Punctuated::new();
+            for arg in args {
+                punctuated.push(match arg.key {
                     Some(key) => Expr::Assign(syn::ExprAssign {
                         attrs: Vec::new(),
                         eq_token: Token![=](key.span()),
@@ -111,18 +136,19 @@ fn value(input: ParseStream) -> syn::Result<Expr> {
                         right: Box::new(arg.value),
                     }),
                     None => arg.value,
-                };
-                syn::punctuated::Pair::new(expr, comma)
-            })
-            .collect();
-        return Ok(Expr::Call(syn::ExprCall {
-            attrs: Vec::new(),
-            func: Box::new(func),
-            paren_token,
-            args,
-        }));
+                });
+            }
+            Some(Expr::Call(syn::ExprCall {
+                attrs: Vec::new(),
+                func: Box::new(func),
+                paren_token: syn::token::Paren {
+                    span: group.delim_span(),
+                },
+                args: punctuated,
+            }))
+        }
+        _ => None,
     }
-    input.parse()
 }
 
 fn path(ident: Ident) -> Expr {
@@ -146,8 +172,15 @@ pub(crate) struct Args {
 impl Args {
     pub(crate) fn parse(owner: String, span: Span, tokens: TokenStream) -> Args {
         let mut errors = Errors::default();
-        let parsed =
-            syn::parse::Parser::parse2(Punctuated::<RawArg, Token![,]>::parse_terminated, tokens);
+        let trees: Vec<TokenTree> = tokens.into_iter().collect();
+        let parsed = match plain_list(&trees) {
+            Some(list) => Ok(list),
+            None => syn::parse::Parser::parse2(
+                Punctuated::<RawArg, Token![,]>::parse_terminated,
+                trees.into_iter().collect(),
+            )
+            .map(|list| list.into_iter().collect()),
+        };
         let entries = match parsed {
             Ok(list) => list.into_iter().map(|a| (a, false)).collect(),
             Err(e) => {

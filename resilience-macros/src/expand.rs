@@ -55,7 +55,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
             // does not turn into "cannot find function" errors elsewhere, with the
             // attributes below this one marked done so that the error shows once.
             let mut out = mark_stack_expanded(item);
-            out.extend(e.into_compile_error());
+            out.extend([e.into_compile_error()]);
             return out;
         }
     };
@@ -110,7 +110,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     if !errors.is_empty() {
         function.item.attrs.extend(consumed);
         let mut out = function.item.to_token_stream();
-        out.extend(errors.into_compile_error());
+        out.extend([errors.into_compile_error()]);
         return out;
     }
     let krate = match krate {
@@ -118,7 +118,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         None => quote!(::resilience_runtime),
     };
     let mut out = Generator::new(&function, &layers, krate).function(&consumed_paths);
-    out.extend(valid::order_warnings(&layers));
+    out.extend([valid::order_warnings(&layers)]);
     out
 }
 
@@ -396,9 +396,9 @@ impl<'a> Generator<'a> {
                 Receiver::Owned { span, .. } => {
                     let alias = Ident::new(&self.self_alias.to_string(), span);
                     let copy = format_ident!("{}self", prefix, span = Span::mixed_site());
-                    stmts.extend(quote_spanned! {span=>
+                    stmts.extend([quote_spanned! {span=>
                         let #copy = #p::CloneArg::clone_arg(&#alias);
-                    });
+                    }]);
                     names.push(copy.into_token_stream());
                 }
             }
@@ -410,9 +410,9 @@ impl<'a> Generator<'a> {
                 continue;
             }
             let copy = format_ident!("{}{}", prefix, i, span = Span::mixed_site());
-            stmts.extend(quote_spanned! {param.span=>
+            stmts.extend([quote_spanned! {param.span=>
                 let #copy = #p::CloneArg::clone_arg(&#binding);
-            });
+            }]);
             names.push(copy.into_token_stream());
         }
         (stmts, names)
@@ -519,18 +519,18 @@ impl<'a> Generator<'a> {
         let mut out = TokenStream::new();
         if let Some(Receiver::Owned { span, .. }) = self.function.receiver {
             let alias = Ident::new(&self.self_alias.to_string(), span);
-            out.extend(quote_spanned! {span=>
+            out.extend([quote_spanned! {span=>
                 let #alias = #p::CloneArg::clone_arg(&#alias);
-            });
+            }]);
         }
         for param in &self.function.params {
             if param.by_ref || param.ignored {
                 continue;
             }
             let binding = &param.binding;
-            out.extend(quote_spanned! {param.span=>
+            out.extend([quote_spanned! {param.span=>
                 let #binding = #p::CloneArg::clone_arg(&#binding);
-            });
+            }]);
         }
         out
     }

@@ -35,12 +35,12 @@ pub(crate) struct FnItem {
 /// One argument: its attributes, pattern (or receiver) and type, as tokens.
 #[derive(Clone)]
 pub(crate) struct Arg {
-    attrs: TokenStream,
+    attrs: Vec<TokenTree>,
     /// The pattern, or the receiver without its type (`self`, `mut self`, `&'a self`).
-    pub(crate) pat: TokenStream,
+    pat: Vec<TokenTree>,
     /// `: Type`, or nothing for a receiver written without a type.
     colon: Option<TokenTree>,
-    pub(crate) ty: TokenStream,
+    ty: Vec<TokenTree>,
     /// Set for a receiver: whether the pattern is `mut self`.
     receiver: Option<bool>,
 }
@@ -54,13 +54,13 @@ impl FnItem {
         for arg in &mut self.args {
             match arg.receiver {
                 Some(true) if immutable_self => {
-                    arg.pat = arg.pat.clone().into_iter().skip(1).collect();
+                    arg.pat.remove(0);
                     changed = true;
                 }
                 Some(_) => {}
                 None => {
                     if let Some(Some(name)) = typed.next() {
-                        arg.pat = name.to_token_stream();
+                        arg.pat = vec![TokenTree::Ident(name.clone())];
                         changed = true;
                     }
                 }
@@ -72,10 +72,10 @@ impl FnItem {
                 if i > 0 {
                     stream.extend([TokenTree::Punct(Punct::new(',', Spacing::Alone))]);
                 }
-                stream.extend(arg.attrs.clone());
-                stream.extend(arg.pat.clone());
+                stream.extend(arg.attrs.iter().cloned());
+                stream.extend(arg.pat.iter().cloned());
                 stream.extend(arg.colon.clone());
-                stream.extend(arg.ty.clone());
+                stream.extend(arg.ty.iter().cloned());
             }
             let mut group = Group::new(Delimiter::Parenthesis, stream);
             group.set_span(self.args_group.span());
@@ -89,9 +89,9 @@ impl ToTokens for FnItem {
         for attr in &self.attrs {
             attr.to_tokens(tokens);
         }
-        tokens.extend(self.head.clone());
+        tokens.extend([self.head.clone()]);
         tokens.extend([TokenTree::Group(self.args_group.clone())]);
-        tokens.extend(self.tail.clone());
+        tokens.extend([self.tail.clone()]);
         tokens.extend([TokenTree::Group(self.block.clone())]);
     }
 }
@@ -237,7 +237,7 @@ fn split_arg(trees: &[TokenTree]) -> Arg {
         at += 2;
     }
     let at = at.min(trees.len());
-    let attrs = trees[..at].iter().cloned().collect();
+    let attrs = trees[..at].to_vec();
     let rest = &trees[at..];
     // The `:` between the pattern and the type: a lone one, not half of a `::`.
     let colon = rest.iter().enumerate().position(|(i, t)| {
@@ -258,9 +258,9 @@ fn split_arg(trees: &[TokenTree]) -> Arg {
     };
     Arg {
         attrs,
-        pat: pat.iter().cloned().collect(),
+        pat: pat.to_vec(),
         colon,
-        ty: ty.iter().cloned().collect(),
+        ty: ty.to_vec(),
         receiver,
     }
 }
@@ -347,10 +347,8 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
     {
         let span = v
             .pat
-            .clone()
-            .into_iter()
-            .next()
-            .map_or(item.args_group.span(), |t| t.span());
+            .first()
+            .map_or(item.args_group.span(), TokenTree::span);
         errors.at(
             span,
             format_args!("`#[{kind_name}]` cannot be applied to a variadic function"),
@@ -414,19 +412,17 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
     let mut receiver_ty = TokenStream::new();
     let mut params = Vec::new();
     for (index, arg) in item.args.iter().enumerate() {
-        let first_ty = arg.ty.clone().into_iter().next();
-        let ty_is_ref = matches!(&first_ty, Some(TokenTree::Punct(p)) if p.as_char() == '&');
+        let ty_is_ref = matches!(arg.ty.first(), Some(TokenTree::Punct(p)) if p.as_char() == '&');
         if let Some(mutable) = arg.receiver {
-            let first = arg.pat.clone().into_iter().next();
-            let pat_is_ref = matches!(&first, Some(TokenTree::Punct(p)) if p.as_char() == '&');
+            let pat_is_ref =
+                matches!(arg.pat.first(), Some(TokenTree::Punct(p)) if p.as_char() == '&');
             let pat_is_mut_ref = pat_is_ref
                 && arg
                     .pat
-                    .clone()
-                    .into_iter()
-                    .any(|t| matches!(&t, TokenTree::Ident(i) if i == "mut"));
+                    .iter()
+                    .any(|t| matches!(t, TokenTree::Ident(i) if i == "mut"));
             receiver_ty = if arg.colon.is_some() {
-                arg.ty.clone()
+                arg.ty.iter().cloned().collect()
             } else if pat_is_mut_ref {
                 quote::quote!(&mut Self)
             } else if pat_is_ref {
@@ -437,17 +433,12 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
             receiver = Some(if pat_is_ref || ty_is_ref {
                 Receiver::Borrowed
             } else {
-                let span = arg
-                    .pat
-                    .clone()
-                    .into_iter()
-                    .last()
-                    .map_or(Span::call_site(), |t| t.span());
+                let span = arg.pat.last().map_or(Span::call_site(), TokenTree::span);
                 Receiver::Owned { span, mutable }
             });
             continue;
         }
-        let pat: Vec<TokenTree> = arg.pat.clone().into_iter().collect();
+        let pat = &arg.pat;
         let (plain, mutable, ignored) = match pat.as_slice() {
             [TokenTree::Ident(i)] if i == "_" => (false, false, true),
             [TokenTree::Ident(i)] if !is_pattern_keyword(i) => (true, false, false),
@@ -463,17 +454,15 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
         let ty = if mentions_impl_trait(&arg.ty) {
             quote::quote!(_)
         } else {
-            arg.ty.clone()
+            arg.ty.iter().cloned().collect()
         };
         let span = arg
             .attrs
-            .clone()
-            .into_iter()
-            .chain(arg.pat.clone())
-            .next()
-            .map_or(Span::call_site(), |t| t.span());
+            .first()
+            .or(arg.pat.first())
+            .map_or(Span::call_site(), TokenTree::span);
         params.push(Param {
-            pat: arg.pat.clone(),
+            pat: arg.pat.iter().cloned().collect(),
             binding,
             needs_binding: !plain || mutable,
             by_ref: ty_is_ref,
@@ -506,8 +495,7 @@ fn is_pattern_keyword(ident: &Ident) -> bool {
 }
 
 /// `...`, a C variadic.
-fn is_variadic(tokens: &TokenStream) -> bool {
-    let dots: Vec<TokenTree> = tokens.clone().into_iter().take(4).collect();
+fn is_variadic(dots: &[TokenTree]) -> bool {
     dots.len() == 3
         && dots
             .iter()
@@ -578,10 +566,10 @@ fn last_segment(trees: &[TokenTree]) -> Option<String> {
 }
 
 /// Whether a type mentions `impl Trait`, which cannot be named elsewhere.
-fn mentions_impl_trait(tokens: &TokenStream) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
+fn mentions_impl_trait(trees: &[TokenTree]) -> bool {
+    trees.iter().any(|t| match t {
         TokenTree::Ident(i) => i == "impl",
-        TokenTree::Group(g) => mentions_impl_trait(&g.stream()),
+        TokenTree::Group(g) => mentions_impl_trait(&g.stream().into_iter().collect::<Vec<_>>()),
         _ => false,
     })
 }

@@ -76,7 +76,7 @@ pub(crate) fn order_warnings(layers: &[Layer]) -> TokenStream {
                 } else {
                     lower.span
                 };
-                out.extend(warning(span, risk.message));
+                out.extend([warning(span, risk.message)]);
             }
         }
     }
