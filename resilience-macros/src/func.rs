@@ -25,7 +25,7 @@ pub(crate) struct FnItem {
     args_group: Group,
     pub(crate) args: Vec<Arg>,
     /// The return type, without the arrow.
-    output: Option<TokenStream>,
+    output: Option<Vec<TokenTree>>,
     /// `-> Type` and the `where` clause, as written.
     tail: TokenStream,
     /// The braces and everything in them.
@@ -159,7 +159,7 @@ fn read_item(item: TokenStream) -> Option<FnItem> {
                 .iter()
                 .position(|t| matches!(t, TokenTree::Ident(i) if i == "where"))
                 .unwrap_or(rest.len());
-            Some(rest[..end].iter().cloned().collect())
+            Some(rest[..end].to_vec())
         }
         [] => None,
         [TokenTree::Ident(w), ..] if w == "where" => None,
@@ -360,12 +360,12 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
     let mut body = item.block.to_token_stream();
     let mut declared = item.output.clone();
     if !is_async {
-        if let Some(output) = declared.as_ref().and_then(boxed_future_output) {
+        if let Some(output) = declared.as_deref().and_then(boxed_future_output) {
             if let Some(inner) = async_trait_body(&item.block) {
                 is_async = true;
                 async_trait = true;
                 body = inner.to_token_stream();
-                declared = Some(output.to_token_stream());
+                declared = Some(output.into_token_stream().into_iter().collect());
             }
         }
     }
@@ -378,11 +378,7 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
         );
         return Err(errors);
     };
-    let output_span = output
-        .clone()
-        .into_iter()
-        .next()
-        .map_or(Span::call_site(), |t| t.span());
+    let output_span = output.first().map_or(Span::call_site(), TokenTree::span);
     let output_is_result = match classify_type(&output) {
         TypeShape::Path(last) => {
             if let Some(name @ ("Option" | "Vec" | "String" | "bool" | "Box")) = last.as_deref() {
@@ -479,7 +475,7 @@ pub(crate) fn parse(kind_name: &str, item: TokenStream) -> Result<Function, Erro
         is_async,
         async_trait,
         body,
-        output,
+        output: output.into_iter().collect(),
         output_is_result,
         receiver,
         receiver_ty,
@@ -513,8 +509,7 @@ enum TypeShape {
     Other,
 }
 
-fn classify_type(ty: &TokenStream) -> TypeShape {
-    let trees: Vec<TokenTree> = ty.clone().into_iter().collect();
+fn classify_type(trees: &[TokenTree]) -> TypeShape {
     match trees.first() {
         Some(TokenTree::Group(g)) => {
             let paren = g.delimiter() == Delimiter::Parenthesis;
@@ -529,7 +524,7 @@ fn classify_type(ty: &TokenStream) -> TypeShape {
             }
         }
         Some(TokenTree::Punct(p)) if p.as_char() == '<' => TypeShape::Opaque,
-        Some(TokenTree::Punct(p)) if p.as_char() == ':' => TypeShape::Path(last_segment(&trees)),
+        Some(TokenTree::Punct(p)) if p.as_char() == ':' => TypeShape::Path(last_segment(trees)),
         Some(TokenTree::Ident(i))
             if !["impl", "dyn", "fn", "unsafe", "extern", "for", "_"]
                 .iter()
@@ -541,7 +536,7 @@ fn classify_type(ty: &TokenStream) -> TypeShape {
             if is_macro {
                 TypeShape::Opaque
             } else {
-                TypeShape::Path(last_segment(&trees))
+                TypeShape::Path(last_segment(trees))
             }
         }
         _ => TypeShape::Other,
@@ -576,11 +571,11 @@ fn mentions_impl_trait(trees: &[TokenTree]) -> bool {
 
 /// `R` in `Pin<Box<dyn Future<Output = R> + Send + 'a>>`, the return type
 /// `#[async_trait]` gives its methods.
-fn boxed_future_output(ty: &TokenStream) -> Option<Type> {
-    if last_segment(&ty.clone().into_iter().collect::<Vec<_>>()).as_deref() != Some("Pin") {
+fn boxed_future_output(ty: &[TokenTree]) -> Option<Type> {
+    if last_segment(ty).as_deref() != Some("Pin") {
         return None;
     }
-    let ty: Type = syn::parse2(ty.clone()).ok()?;
+    let ty: Type = syn::parse2(ty.iter().cloned().collect()).ok()?;
     let arg = |ty: &Type, name: &str| -> Option<Type> {
         let Type::Path(p) = ty else { return None };
         let seg = p.path.segments.last()?;
