@@ -70,16 +70,17 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         &mut krate,
         &mut errors,
     )];
-    let mut kept: Vec<Attribute> = Vec::new();
-    let mut consumed: Vec<Attribute> = Vec::new();
-    let mut consumed_paths: Vec<syn::Path> = Vec::new();
-    for attr in std::mem::take(&mut function.item.attrs) {
-        let Some(below) = Kind::from_path(attr.path()) else {
-            kept.push(attr);
+    let mut kept = Vec::new();
+    let mut consumed: Vec<syn::Path> = Vec::new();
+    for raw in std::mem::take(&mut function.item.attrs) {
+        let ours = raw
+            .parse_if_named(&Kind::NAMES)
+            .and_then(|attr| Some((Kind::from_path(attr.path())?, attr)));
+        let Some((below, attr)) = ours else {
+            kept.push(raw);
             continue;
         };
-        consumed.push(expanded_marker(&attr));
-        consumed_paths.push(attr.path().clone());
+        consumed.push(attr.path().clone());
         let span = attr.path().span();
         let tokens = match &attr.meta {
             Meta::Path(_) => TokenStream::new(),
@@ -108,8 +109,9 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     valid::check(&layers, &function, &mut errors);
 
     if !errors.is_empty() {
-        function.item.attrs.extend(consumed);
-        let mut out = function.item.to_token_stream();
+        let markers = consumed.iter().map(expanded_marker);
+        let item = &function.item;
+        let mut out = quote!(#(#markers)* #item);
         out.extend([errors.into_compile_error()]);
         return out;
     }
@@ -117,16 +119,15 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
         Some(path) => path.to_token_stream(),
         None => quote!(::resilience_runtime),
     };
-    let mut out = Generator::new(&function, &layers, krate).function(&consumed_paths);
+    let mut out = Generator::new(&function, &layers, krate).function(&consumed);
     out.extend([valid::order_warnings(&layers)]);
     out
 }
 
 /// `#[retry(__resilience_expanded)]` for `#[retry(...)]`: keeps the import used.
-fn expanded_marker(attr: &Attribute) -> Attribute {
+fn expanded_marker(path: &syn::Path) -> TokenStream {
     let marker = Ident::new(EXPANDED, Span::call_site());
-    let path = attr.path();
-    syn::parse_quote!(#[#path(#marker)])
+    quote!(#[#path(#marker)])
 }
 
 /// The item with every stack attribute replaced by its marker, for items this crate
@@ -145,9 +146,9 @@ fn mark_stack_expanded(item: TokenStream) -> TokenStream {
     };
     let attrs = attrs.into_iter().map(|attr| {
         if Kind::from_path(attr.path()).is_some() {
-            expanded_marker(&attr)
+            expanded_marker(attr.path())
         } else {
-            attr
+            attr.into_token_stream()
         }
     });
     quote!(#(#attrs)* #rest)

@@ -15,7 +15,7 @@ use syn::{
 /// macro's run time.
 #[derive(Clone)]
 pub(crate) struct FnItem {
-    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) attrs: Vec<RawAttr>,
     /// Visibility, qualifiers, `fn`, the name and the generics, as written.
     head: TokenStream,
     pub(crate) ident: Ident,
@@ -84,6 +84,47 @@ impl FnItem {
     }
 }
 
+/// An outer attribute as written, `#` and its brackets: most are only carried over,
+/// so none is parsed unless it may be one of ours.
+#[derive(Clone)]
+pub(crate) struct RawAttr {
+    pound: TokenTree,
+    brackets: TokenTree,
+}
+
+impl RawAttr {
+    /// The attribute, parsed, if its path ends in one of `names`.
+    pub(crate) fn parse_if_named(&self, names: &[&str]) -> Option<Attribute> {
+        let TokenTree::Group(group) = &self.brackets else {
+            return None;
+        };
+        let mut last = None;
+        for tree in group.stream() {
+            match tree {
+                TokenTree::Ident(ident) => last = Some(ident),
+                TokenTree::Punct(p) if p.as_char() == ':' => {}
+                _ => break,
+            }
+        }
+        let last = last?.to_string();
+        if !names.contains(&last.as_str()) {
+            return None;
+        }
+        let tokens = [self.pound.clone(), self.brackets.clone()]
+            .into_iter()
+            .collect();
+        syn::parse::Parser::parse2(Attribute::parse_outer, tokens)
+            .ok()?
+            .pop()
+    }
+}
+
+impl ToTokens for RawAttr {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend([self.pound.clone(), self.brackets.clone()]);
+    }
+}
+
 impl ToTokens for FnItem {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         for attr in &self.attrs {
@@ -103,19 +144,18 @@ fn read_item(item: TokenStream) -> Option<FnItem> {
         TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => g,
         _ => return None,
     };
-    // Outer attributes: `#` and a bracketed group, parsed by syn (they are short).
+    // Outer attributes: `#` and a bracketed group.
     let mut at = 0;
+    let mut attrs = Vec::new();
     while matches!(&trees.get(at), Some(TokenTree::Punct(p)) if p.as_char() == '#')
         && matches!(&trees.get(at + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket)
     {
+        attrs.push(RawAttr {
+            pound: trees[at].clone(),
+            brackets: trees[at + 1].clone(),
+        });
         at += 2;
     }
-    let attrs = if at == 0 {
-        Vec::new()
-    } else {
-        let tokens: TokenStream = trees[..at].iter().cloned().collect();
-        syn::parse::Parser::parse2(Attribute::parse_outer, tokens).ok()?
-    };
     // Visibility and qualifiers up to `fn`.
     let head_start = at;
     let (mut asyncness, mut constness) = (None, None);

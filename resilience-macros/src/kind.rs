@@ -23,15 +23,18 @@ impl Kind {
         Kind::RateLimit,
     ];
 
+    /// Every attribute's name, as written, in the order of [`Kind`]'s variants.
+    pub(crate) const NAMES: [&'static str; 6] = [
+        "retry",
+        "timeout",
+        "circuit_breaker",
+        "fallback",
+        "bulkhead",
+        "rate_limit",
+    ];
+
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Kind::Retry => "retry",
-            Kind::Timeout => "timeout",
-            Kind::CircuitBreaker => "circuit_breaker",
-            Kind::Fallback => "fallback",
-            Kind::Bulkhead => "bulkhead",
-            Kind::RateLimit => "rate_limit",
-        }
+        Kind::NAMES[self as usize]
     }
 
     /// The attribute a path names: `retry`, or `resilience_runtime::retry` (any path
