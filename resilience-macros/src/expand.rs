@@ -124,7 +124,7 @@ pub(crate) fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> Tok
     out
 }
 
-/// `#[retry(__resilience_expanded)]` for `#[retry(...)]`: keeps the import used.
+/// `#[retry(__resilience_expanded)]` for the attribute at `path` (see [`EXPANDED`]).
 fn expanded_marker(path: &syn::Path) -> TokenStream {
     let marker = Ident::new(EXPANDED, Span::call_site());
     quote!(#[#path(#marker)])
@@ -206,7 +206,7 @@ impl<'a> Generator<'a> {
                 .iter()
                 .map(|p| p.needs_binding.then(|| p.binding.clone()))
                 .collect();
-            item.rebind_args(true, &bindings);
+            item.rebind_args(&bindings);
         }
         let run = self.outermost();
         let p = &self.p;

@@ -46,18 +46,18 @@ pub(crate) struct Arg {
 }
 
 impl FnItem {
-    /// The arguments again, with `pat` for each typed argument's pattern where it
-    /// gives one, and `mut self` written `self` when `immutable_self`.
-    pub(crate) fn rebind_args(&mut self, immutable_self: bool, pats: &[Option<Ident>]) {
+    /// The arguments again, with `pats` for the typed arguments' patterns where it
+    /// gives one, and `mut self` written `self` (the body binds it again, mutably).
+    pub(crate) fn rebind_args(&mut self, pats: &[Option<Ident>]) {
         let mut typed = pats.iter();
         let mut changed = false;
         for arg in &mut self.args {
             match arg.receiver {
-                Some(true) if immutable_self => {
+                Some(true) => {
                     arg.pat.remove(0);
                     changed = true;
                 }
-                Some(_) => {}
+                Some(false) => {}
                 None => {
                     if let Some(Some(name)) = typed.next() {
                         arg.pat = vec![TokenTree::Ident(name.clone())];
