@@ -386,7 +386,9 @@ fn remember_opened(name: &Cow<'static, str>, breaker: std::sync::Weak<Shared>) {
 
 /// Why the breaker `name` refuses calls, for [`Rejection`](crate::Rejection)'s message:
 /// the reason it last opened, "forced open by hand", or "half-open, all N trial calls
-/// are in flight".
+/// are in flight". (Under loom, which models the state machine alone, nothing registers
+/// it.)
+#[cfg_attr(loom, allow(dead_code))]
 fn open_reason(name: &str) -> Option<String> {
     #[cfg(not(loom))]
     {

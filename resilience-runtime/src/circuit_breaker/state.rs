@@ -651,6 +651,7 @@ impl Shared {
     }
 
     /// Why calls are rejected now, for [`Rejection`]'s message.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn reason(&self) -> Option<String> {
         let word = self.head.word.load(Ordering::Acquire);
         match word & STATE {
