@@ -5,18 +5,17 @@
 //! body becomes, in outline:
 //!
 //! ```text
+//! use retry as _; use circuit_breaker as _;              // the attributes below, expanded here
 //! static BREAKER: OnceLock<CircuitBreaker> = ..;          // state: once per function
-//! async {                                                 // fallback
-//!     let fb_a = a.clone_arg();                           // only what the fallback needs
-//!     match async {                                       // retry
-//!         let mut run = Retry::new(..).start();
-//!         loop {
-//!             let a = a.clone_arg();                      // a copy per attempt
-//!             let outcome = state(&BREAKER, || ..).call_with(record_if, async { { user block } }).await;
-//!             match run.after(outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
-//!         }
-//!     }.await { Err(e) => f(self, fb_a, e).await, r => r }
-//! }.await
+//! let fb_a = a.clone_arg();                               // fallback (outermost: statements of
+//! match async {                                           //   the body): only what it needs
+//!     let mut run = RetryRun::start(..);                  // retry
+//!     loop {
+//!         let a = a.clone_arg();                          // a copy per attempt
+//!         let outcome = state(&BREAKER, || ..).call_with(record_if, async { { user block } }).await;
+//!         match run.after(&Retry::new(..), outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
+//!     }
+//! }.await { Err(e) => f(self, fb_a, e).await, r => r }
 //! ```
 //!
 //! Async blocks take their captures by `move` unless a layer above them (a retry or a
