@@ -282,9 +282,9 @@ impl<'a> Generator<'a> {
             Form::Statements => stmts,
         };
         match &layer.policy {
-            Policy::Retry(args) => wrap(self.retry(args, inner)),
-            Policy::Fallback(args) => wrap(self.fallback(args, inner)),
-            Policy::Timeout(args) => self.timeout(args, inner),
+            Policy::Retry(args) => wrap(self.retry(index, args, inner)),
+            Policy::Fallback(args) => wrap(self.fallback(index, args, inner)),
+            Policy::Timeout(args) => self.timeout(index, args, inner),
             Policy::CircuitBreaker(args) => self.breaker(index, args, inner, reused_below),
             Policy::Bulkhead(args) => self.bulkhead(index, args, inner, reused_below),
             Policy::RateLimit(args) => self.rate_limit(index, args, inner, reused_below),
@@ -373,12 +373,43 @@ impl<'a> Generator<'a> {
         ty: TokenStream,
         init: TokenStream,
     ) -> TokenStream {
+        self.state_with(index, what, ty, quote!(state), init)
+    }
+
+    /// The counters of a policy that keeps nothing else (retry, timeout, fallback),
+    /// registered on the function's first call: an expression of type `&'static Stats`.
+    fn stats(
+        &mut self,
+        index: usize,
+        what: &str,
+        register: &str,
+        name: TokenStream,
+    ) -> TokenStream {
+        let p = self.p.clone();
+        let register = Ident::new(register, Span::call_site());
+        self.state_with(
+            index,
+            what,
+            quote!(SharedStats),
+            quote!(stats),
+            quote!(#p::#register(#name)),
+        )
+    }
+
+    fn state_with(
+        &mut self,
+        index: usize,
+        what: &str,
+        ty: TokenStream,
+        getter: TokenStream,
+        init: TokenStream,
+    ) -> TokenStream {
         let p = self.p.clone();
         let id = self.static_ident(index, what);
         self.statics.push(quote! {
             static #id: #p::OnceLock<#p::#ty> = #p::OnceLock::new();
         });
-        quote!(#p::state(&#id, || #init))
+        quote!(#p::#getter(&#id, || #init))
     }
 
     fn static_ident(&self, index: usize, what: &str) -> Ident {
@@ -419,9 +450,10 @@ impl<'a> Generator<'a> {
     }
 
     /// The retry loop, as statements.
-    fn retry(&self, args: &RetryArgs, inner: TokenStream) -> TokenStream {
-        let krate = &self.krate;
-        let p = &self.p;
+    fn retry(&mut self, index: usize, args: &RetryArgs, inner: TokenStream) -> TokenStream {
+        let krate = self.krate.clone();
+        let krate = &krate;
+        let p = &self.p.clone();
         let max_attempts = args.max_attempts.clone().unwrap_or_else(|| quote!(3));
         let dur = |d: &Option<crate::lit::DurationArg>, default: TokenStream| {
             d.as_ref().map_or(default, |d| d.tokens(krate))
@@ -497,10 +529,12 @@ impl<'a> Generator<'a> {
             )
         };
         let timed = args.max_elapsed.is_some();
+        let name = self.name_or_default(&args.name);
+        let stats = self.stats(index, "RETRY", "retry_stats", name);
         // The policy is built where it is used, after an attempt: a call that succeeds
         // at once never builds it, and it is not held across the attempt.
         quote! {
-            let mut #run = #p::RetryRun::#start(#timed);
+            let mut #run = #p::RetryRun::#start(#timed).counted(#stats);
             loop {
                 #rebind
                 let #outcome = #outcome_of;
@@ -536,8 +570,10 @@ impl<'a> Generator<'a> {
     }
 
     /// The fallback's decision, as statements.
-    fn fallback(&self, args: &FallbackArgs, inner: TokenStream) -> TokenStream {
-        let p = &self.p;
+    fn fallback(&mut self, index: usize, args: &FallbackArgs, inner: TokenStream) -> TokenStream {
+        let name = self.name_or_default(&args.name);
+        let p = &self.p.clone();
+        let stats = self.stats(index, "FALLBACK", "fallback_stats", name);
         let error = Ident::new("__resilience_error", Span::mixed_site());
         let (copies, value) = match &args.form {
             FallbackForm::Path(path) => {
@@ -590,21 +626,25 @@ impl<'a> Generator<'a> {
         quote! {
             #copies
             match #primary {
-                #p::Err(#pattern) #guard => #value,
-                #outcome => #outcome,
+                #p::Err(#pattern) #guard => {
+                    #p::fallback_used(#stats);
+                    #value
+                }
+                #outcome => #p::counted(#stats, #outcome),
             }
         }
     }
 
-    fn timeout(&mut self, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
+    fn timeout(&mut self, index: usize, args: &TimeoutArgs, inner: TokenStream) -> TokenStream {
         let name = self.name_or_default(&args.name);
+        let p = self.p.clone();
+        let stats = self.stats(index, "TIMEOUT", "timeout_stats", name);
         let krate = &self.krate;
-        let p = &self.p;
         let after = args
             .after
             .as_ref()
             .map_or_else(|| quote!(#p::Duration::ZERO), |d| d.tokens(krate));
-        quote!(#p::timeout(#name, #after, #inner))
+        quote!(#p::timeout(#stats, #after, #inner))
     }
 
     fn breaker(

@@ -36,6 +36,7 @@ pub(crate) struct RetryArgs {
     pub(crate) max_elapsed: Option<DurationArg>,
     pub(crate) retry_if: Option<Path>,
     pub(crate) on_retry: Option<Path>,
+    pub(crate) name: Option<TokenStream>,
 }
 
 pub(crate) enum BackoffArg {
@@ -101,6 +102,7 @@ pub(crate) enum WindowArg {
 pub(crate) struct FallbackArgs {
     pub(crate) form: FallbackForm,
     pub(crate) fallback_if: Option<Path>,
+    pub(crate) name: Option<TokenStream>,
 }
 
 pub(crate) enum FallbackForm {
@@ -185,6 +187,7 @@ pub(crate) fn parse_layer(
                 "max_elapsed",
                 "retry_if",
                 "on_retry",
+                "name",
             ],
         ),
         Kind::Timeout => (
@@ -211,7 +214,7 @@ pub(crate) fn parse_layer(
         ),
         Kind::Fallback => (
             Policy::Fallback(fallback(&mut args, &mut local)),
-            &["value", "default", "fallback_if"],
+            &["value", "default", "fallback_if", "name"],
         ),
         Kind::Bulkhead => (
             Policy::Bulkhead(bulkhead(&mut args, &mut local)),
@@ -273,6 +276,7 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
         max_elapsed,
         retry_if,
         on_retry,
+        name: take_name(args, errors),
     }
 }
 
@@ -557,6 +561,7 @@ fn fallback(args: &mut Args, errors: &mut Errors) -> FallbackArgs {
     FallbackArgs {
         form: form.unwrap_or(FallbackForm::Default(args.span())),
         fallback_if,
+        name: take_name(args, errors),
     }
 }
 

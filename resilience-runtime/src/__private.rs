@@ -10,9 +10,11 @@ pub use core::{concat, module_path};
 pub use crate::backoff::{Exponential, Fixed, Jitter, Linear, NoBackoff};
 pub use crate::bulkhead::{Adaptive, Bulkhead};
 pub use crate::circuit_breaker::{CircuitBreaker, KeyedCircuitBreaker, Window};
+pub use crate::events::PolicyKind;
 pub use crate::rate_limit::{KeyedRateLimiter, Rate, RateLimiter};
-pub use crate::rejection::{MethodName, PolicyName};
+pub use crate::rejection::MethodName;
 pub use crate::retry::{Retry, RetryRun};
+pub use crate::stats::Stats;
 pub use crate::timeout::{Timeout, TimeoutCall};
 
 /// Each attempt of a retry (or the second function of a fallback) needs its own copy
@@ -94,16 +96,60 @@ pub fn state<P>(cell: &'static OnceLock<P>, init: impl FnOnce() -> P) -> &'stati
     cell.get_or_init(init)
 }
 
-/// `#[timeout]`'s call: a limit of `after`, named `name` in the rejection (a method's
-/// name is made only then).
+/// `#[timeout]`'s call: a limit of `after`, counted in `stats`.
 #[inline]
-pub fn timeout<N, T, E, F>(name: N, after: Duration, future: F) -> TimeoutCall<N, F>
+pub fn timeout<T, E, F>(
+    stats: &'static Stats,
+    after: Duration,
+    future: F,
+) -> TimeoutCall<'static, F>
 where
-    N: PolicyName,
     F: core::future::Future<Output = Result<T, E>>,
     E: crate::FromRejection,
 {
-    TimeoutCall::new(name, after, future)
+    TimeoutCall::new(stats, after, future)
+}
+
+/// A policy's counters, shared by every function that names it.
+pub type SharedStats = std::sync::Arc<Stats>;
+
+/// A function's policy counters, registered by `init` on the function's first call.
+#[inline(always)]
+pub fn stats(
+    cell: &'static OnceLock<SharedStats>,
+    init: impl FnOnce() -> SharedStats,
+) -> &'static Stats {
+    cell.get_or_init(init)
+}
+
+/// The counters of the `#[retry]` named `name`, registered on its first call.
+pub fn retry_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> SharedStats {
+    crate::stats::register(PolicyKind::Retry, name.into())
+}
+
+/// The counters of the `#[timeout]` named `name`, registered on its first call.
+pub fn timeout_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> SharedStats {
+    crate::stats::register(PolicyKind::Timeout, name.into())
+}
+
+/// The counters of the `#[fallback]` named `name`, registered on its first call.
+pub fn fallback_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> SharedStats {
+    crate::stats::register(PolicyKind::Fallback, name.into())
+}
+
+/// A fallback's primary outcome that is returned as it is, counted.
+#[inline(always)]
+pub fn counted<T, E>(stats: &Stats, outcome: Result<T, E>) -> Result<T, E> {
+    stats.outcome(&outcome);
+    outcome
+}
+
+/// A fallback is about to answer in place of the error.
+#[cold]
+pub fn fallback_used(stats: &Stats) {
+    stats.add(crate::stats::Count::Failure);
+    stats.add(crate::stats::Count::Extra1);
+    stats.emit(|| crate::events::EventKind::FallbackUsed);
 }
 
 /// The function a `#[fallback(path)]` calls, with the function's arguments and then the

@@ -228,12 +228,14 @@ pub mod backoff;
 pub mod bulkhead;
 pub mod circuit_breaker;
 mod config;
+pub mod events;
 mod keyed;
 mod named;
 pub mod rate_limit;
 pub mod registry;
 mod rejection;
 pub mod retry;
+mod stats;
 mod sync;
 pub mod timeout;
 
@@ -249,6 +251,12 @@ pub use timeout::Timeout;
 
 #[cfg(feature = "macros")]
 pub use resilience_macros::{bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout};
+
+// Integrations, at the edge: each behind its feature, depending on the policies and
+// never the other way.
+mod integrations;
+#[cfg(feature = "metrics")]
+pub use integrations::metrics;
 
 #[doc(hidden)]
 pub mod __private;

@@ -113,3 +113,153 @@ pub fn keyed_circuit_breaker(name: &str) -> Option<KeyedCircuitBreaker> {
 pub fn config_conflicts() -> Vec<ConfigConflict> {
     crate::named::config_conflicts()
 }
+
+// ---------------------------------------------------------------------------------
+// Snapshots
+// ---------------------------------------------------------------------------------
+
+use crate::events::PolicyKind;
+
+/// One registered policy's counters and gauges at one moment, from [`snapshot`].
+///
+/// Counters are monotonic from the policy's creation. Which ones a kind fills:
+/// every kind `successes` and `failures` (calls whose body returned `Ok` / `Err`);
+/// breakers, bulkheads and rate limiters `rejections`; timeouts `timeouts`; breakers
+/// `ignored`, `state`, `failure_rate` and `transitions`; retries `retries`,
+/// `retries_exhausted` and `retry_budget_exhausted`; fallbacks `fallbacks`;
+/// bulkheads `in_flight`, `waiting` and `limit`. A keyed policy is one snapshot, its
+/// keys summed (its `state` is the most severe of its keys', its `failure_rate` the
+/// highest).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct PolicySnapshot {
+    /// The kind of policy.
+    pub policy: PolicyKind,
+    /// Its name.
+    pub name: Cow<'static, str>,
+    /// Breakers: the state now.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub state: Option<CircuitState>,
+    /// Every call counted below: `successes + failures + rejections + timeouts +
+    /// ignored`.
+    pub calls: u64,
+    /// Calls whose body returned `Ok`.
+    pub successes: u64,
+    /// Calls whose body returned `Err` (or panicked, for a breaker).
+    pub failures: u64,
+    /// Calls refused without running the body.
+    pub rejections: u64,
+    /// Timeouts: calls that ran out of time.
+    pub timeouts: u64,
+    /// Breakers: errors that `record_if` leaves out.
+    pub ignored: u64,
+    /// Retries: attempts after the first.
+    pub retries: u64,
+    /// Retries: calls whose every attempt failed.
+    pub retries_exhausted: u64,
+    /// Retries: retries skipped because the retry budget was spent.
+    pub retry_budget_exhausted: u64,
+    /// Fallbacks: answers the fallback served.
+    pub fallbacks: u64,
+    /// Hedges: copies started after the first.
+    pub hedges: u64,
+    /// Caches: answers served fresh from the cache.
+    pub cache_hits_fresh: u64,
+    /// Caches: stale answers served after an error.
+    pub cache_hits_stale: u64,
+    /// Breakers: the failure share of the current window, 0 to 1.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub failure_rate: Option<f64>,
+    /// Breakers: state changes so far, by `from` and `to`.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub transitions: Vec<TransitionCount>,
+    /// Bulkheads: bodies running now.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub in_flight: Option<u64>,
+    /// Bulkheads: calls waiting for a slot now.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub waiting: Option<u64>,
+    /// Bulkheads: the limit now (an adaptive bulkhead moves it).
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub limit: Option<u64>,
+}
+
+/// How often a breaker went from one state to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct TransitionCount {
+    /// The state before.
+    pub from: CircuitState,
+    /// The state after.
+    pub to: CircuitState,
+    /// How many times.
+    pub count: u64,
+}
+
+impl PolicySnapshot {
+    /// A snapshot of `policy` `name` with every counter at zero.
+    pub(crate) fn new(policy: PolicyKind, name: Cow<'static, str>) -> Self {
+        PolicySnapshot {
+            policy,
+            name,
+            state: None,
+            calls: 0,
+            successes: 0,
+            failures: 0,
+            rejections: 0,
+            timeouts: 0,
+            ignored: 0,
+            retries: 0,
+            retries_exhausted: 0,
+            retry_budget_exhausted: 0,
+            fallbacks: 0,
+            hedges: 0,
+            cache_hits_fresh: 0,
+            cache_hits_stale: 0,
+            failure_rate: None,
+            transitions: Vec::new(),
+            in_flight: None,
+            waiting: None,
+            limit: None,
+        }
+    }
+}
+
+/// Every registered policy (each policy of every annotated function, and those
+/// registered by hand), sorted by policy kind, then name.
+///
+/// ```
+/// use resilience_runtime::{events::PolicyKind, registry, retry};
+///
+/// #[retry(max_attempts = 2, backoff = none, name = "snapshot-doc")]
+/// async fn once() -> Result<u32, String> { Ok(1) }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// once().await.unwrap();
+/// let all = registry::snapshot();
+/// let mine = all.iter().find(|s| s.name == "snapshot-doc").unwrap();
+/// assert_eq!((mine.policy, mine.calls, mine.successes), (PolicyKind::Retry, 1, 1));
+/// # }
+/// ```
+pub fn snapshot() -> Vec<PolicySnapshot> {
+    let mut all: Vec<PolicySnapshot> = Vec::new();
+    all.extend(BREAKERS.all().iter().map(|(_, b)| b.snapshot()));
+    all.extend(
+        crate::circuit_breaker::keyed_registry()
+            .all()
+            .iter()
+            .map(|(_, b)| b.snapshot()),
+    );
+    all.extend(bulkheads().iter().map(crate::Bulkhead::snapshot));
+    all.extend(rate_limiters().iter().map(crate::RateLimiter::snapshot));
+    all.extend(
+        keyed_rate_limiters()
+            .iter()
+            .map(crate::KeyedRateLimiter::snapshot),
+    );
+    all.extend(crate::stats::registered().iter().map(|s| s.snapshot()));
+    all.sort_by(|a, b| (a.policy, &a.name).cmp(&(b.policy, &b.name)));
+    all
+}

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use crate::rejection::{FromRejection, PolicyName, Rejection};
+use crate::events::{EventKind, PolicyKind};
+use crate::rejection::{FromRejection, Rejection};
+use crate::stats::{Count, Stats};
+use std::sync::Arc;
 
 /// A time limit on an async call. When the limit passes first, the call's future is
 /// dropped (cancelling it at its current `.await`) and the call returns
@@ -34,7 +37,7 @@ use crate::rejection::{FromRejection, PolicyName, Rejection};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Timeout {
-    name: Cow<'static, str>,
+    stats: Arc<Stats>,
     after: Duration,
 }
 
@@ -42,14 +45,14 @@ impl Timeout {
     /// A limit of `after` named `name` (the name appears in the rejection).
     pub fn new(name: impl Into<Cow<'static, str>>, after: Duration) -> Self {
         Timeout {
-            name: name.into(),
+            stats: crate::stats::register(PolicyKind::Timeout, name.into()),
             after,
         }
     }
 
     /// The name given in rejections.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.stats.name
     }
 
     /// The time limit.
@@ -58,40 +61,39 @@ impl Timeout {
     }
 
     /// Runs `future` to completion unless the limit passes first.
-    pub fn call<T, E, F>(&self, future: F) -> TimeoutCall<&Cow<'static, str>, F>
+    pub fn call<T, E, F>(&self, future: F) -> TimeoutCall<'_, F>
     where
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        TimeoutCall::new(&self.name, self.after, future)
+        TimeoutCall::new(&self.stats, self.after, future)
     }
 }
 
 pin_project! {
     /// The future of [`Timeout::call`]: the call's future raced against the limit.
     #[must_use = "futures do nothing unless polled"]
-    pub struct TimeoutCall<N, F> {
+    pub struct TimeoutCall<'a, F> {
         #[pin]
         race: tokio::time::Timeout<F>,
-        // Taken when the limit passes, to name the rejection.
-        name: Option<N>,
+        // Counts the outcome, and names the rejection.
+        stats: &'a Stats,
         after: Duration,
     }
 }
 
-impl<N, F: Future> TimeoutCall<N, F> {
-    pub(crate) fn new(name: N, after: Duration, future: F) -> Self {
+impl<'a, F: Future> TimeoutCall<'a, F> {
+    pub(crate) fn new(stats: &'a Stats, after: Duration, future: F) -> Self {
         TimeoutCall {
             race: tokio::time::timeout(after, future),
-            name: Some(name),
+            stats,
             after,
         }
     }
 }
 
-impl<N, T, E, F> Future for TimeoutCall<N, F>
+impl<T, E, F> Future for TimeoutCall<'_, F>
 where
-    N: PolicyName,
     F: Future<Output = Result<T, E>>,
     E: FromRejection,
 {
@@ -102,22 +104,29 @@ where
         let this = self.project();
         match this.race.poll(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => Poll::Ready(result),
+            Poll::Ready(Ok(result)) => {
+                this.stats.outcome(&result);
+                Poll::Ready(result)
+            }
             Poll::Ready(Err(_elapsed)) => {
-                let name = this
-                    .name
-                    .take()
-                    .map_or(Cow::Borrowed("timeout"), N::to_name);
-                Poll::Ready(Err(E::from_rejection(Rejection::Timeout {
-                    name,
-                    after: *this.after,
-                })))
+                Poll::Ready(Err(E::from_rejection(timed_out(this.stats, *this.after))))
             }
         }
     }
 }
 
-impl<N, F> std::fmt::Debug for TimeoutCall<N, F> {
+/// Counts and tells of a call that ran out of time, and the rejection it returns.
+#[cold]
+fn timed_out(stats: &Stats, after: Duration) -> Rejection {
+    stats.add(Count::Timeout);
+    stats.emit(|| EventKind::TimedOut { after });
+    Rejection::Timeout {
+        name: stats.name.clone(),
+        after,
+    }
+}
+
+impl<F> std::fmt::Debug for TimeoutCall<'_, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TimeoutCall")
             .field("after", &self.after)

@@ -9,7 +9,9 @@ use tokio::time::Instant;
 
 use super::state::{Enqueued, Left, Polled, Slots, Snapshot};
 use super::{Bulkhead, Inner};
+use crate::events::EventKind;
 use crate::rejection::{FromRejection, Rejection};
+use crate::stats::Count;
 
 /// A slot in a [`Bulkhead`], held while a call runs and given back when dropped, so a
 /// cancelled or panicking call cannot keep it.
@@ -76,8 +78,15 @@ impl Drop for BulkheadPermit<'_> {
             };
             if let Some(ok) = ok {
                 let in_flight = self.inner.slots.snapshot().in_flight();
-                adaptive.sample(&self.inner.slots, start.elapsed(), ok, in_flight);
+                let inner = self.inner;
+                adaptive.sample(&inner.slots, &inner.stats, start.elapsed(), ok, in_flight);
             }
+        }
+        match self.outcome {
+            _ if std::thread::panicking() => self.inner.stats.add(Count::Failure),
+            Outcome::Success => self.inner.stats.add(Count::Success),
+            Outcome::Failure => self.inner.stats.add(Count::Failure),
+            Outcome::Ignore => {} // cancelled: neither
         }
         self.inner.slots.release();
     }
@@ -258,17 +267,27 @@ impl Bulkhead {
         let inner = &*self.inner;
         let limit = inner.slots.limit();
         inner.record_refusal(s, limit, waited);
-        Rejection::BulkheadFull {
+        self.rejected(Rejection::BulkheadFull {
             name: inner.name.clone(),
             max_concurrent: limit,
-        }
+        })
     }
 
     #[cold]
     fn shutting_down(&self) -> Rejection {
-        Rejection::ShuttingDown {
+        self.rejected(Rejection::ShuttingDown {
             name: self.inner.name.clone(),
-        }
+        })
+    }
+
+    /// Counts and tells of a refusal.
+    fn rejected(&self, rejection: Rejection) -> Rejection {
+        let stats = &self.inner.stats;
+        stats.add(Count::Rejected);
+        stats.emit(|| EventKind::Rejected {
+            rejection: rejection.clone(),
+        });
+        rejection
     }
 }
 

@@ -104,8 +104,10 @@ pub use adaptive::{
 pub use call::{BulkheadCall, BulkheadPermit};
 pub use config::BulkheadBuilder;
 
+use crate::events::{EventKind, PolicyKind};
 use crate::named::Registry;
 use crate::rejection::HumanDuration;
+use crate::stats::Stats;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering};
 use adaptive::Estimator;
 use config::Limit;
@@ -129,6 +131,7 @@ pub struct Bulkhead {
 
 pub(crate) struct Inner {
     name: Cow<'static, str>,
+    stats: std::sync::Arc<Stats>,
     slots: Slots,
     max_wait: Duration,
     adaptive: Option<AdaptiveLimit>,
@@ -147,12 +150,14 @@ struct AdaptiveLimit {
 
 impl AdaptiveLimit {
     /// Feeds one finished call to the estimator, unless another thread is at it.
-    fn sample(&self, slots: &Slots, latency: Duration, ok: bool, in_flight: usize) {
+    fn sample(&self, slots: &Slots, stats: &Stats, latency: Duration, ok: bool, in_flight: usize) {
         if let Ok(mut estimator) = self.estimator.try_lock() {
             let limit = estimator.sample(latency, ok, in_flight);
             drop(estimator);
-            if limit != slots.limit() {
+            let from = slots.limit();
+            if limit != from {
                 slots.set_limit(limit);
+                stats.emit(|| EventKind::LimitChanged { from, to: limit });
             }
         }
     }
@@ -195,6 +200,7 @@ impl Bulkhead {
         };
         Bulkhead {
             inner: Arc::new(Inner {
+                stats: std::sync::Arc::new(Stats::new(PolicyKind::Bulkhead, b.name.clone())),
                 name: b.name,
                 slots: Slots::new(initial, b.max_waiting),
                 max_wait: b.max_wait,
@@ -242,6 +248,17 @@ impl Bulkhead {
             rejected: self.inner.rejected.load(Ordering::Relaxed),
             closed: s.closed(),
         }
+    }
+
+    /// The bulkhead's counters and gauges, as
+    /// [`registry::snapshot`](crate::registry::snapshot) lists them.
+    pub fn snapshot(&self) -> crate::registry::PolicySnapshot {
+        let m = self.metrics();
+        let mut s = self.inner.stats.snapshot();
+        s.in_flight = Some(m.in_flight as u64);
+        s.waiting = Some(m.waiting as u64);
+        s.limit = Some(m.limit as u64);
+        s
     }
 
     /// Graceful shutdown: from now on every call is refused with

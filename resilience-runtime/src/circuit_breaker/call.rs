@@ -88,6 +88,7 @@ impl<'a> Permit<'a> {
     /// that `record_if` rejects); a trial slot it held is given back.
     #[inline]
     pub fn record_ignored(mut self) {
+        self.shared.stats.add(crate::stats::Count::Ignored);
         let kind = std::mem::replace(&mut self.kind, Kind::Passive);
         self.shared.release(kind);
     }

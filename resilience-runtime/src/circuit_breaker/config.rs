@@ -247,7 +247,7 @@ impl CircuitBreakerBuilder {
     /// breaker with the same name is another breaker).
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         let (name, config) = self.check()?;
-        Ok(CircuitBreaker::from_config(name, Arc::new(config), false))
+        Ok(CircuitBreaker::from_config(name, Arc::new(config), None))
     }
 
     /// Checks the settings, then returns the breaker registered under this name,

@@ -8,9 +8,23 @@ use std::sync::Arc;
 use super::config::Config;
 use super::{CircuitBreaker, CircuitBreakerBuilder};
 use crate::config::ConfigError;
+use crate::events::PolicyKind;
 use crate::keyed::KeyedMap;
 use crate::named::Registry;
 use crate::rejection::FromRejection;
+use crate::stats::Stats;
+
+/// How much a state refuses, for a keyed breaker's one state in listings.
+fn severity(state: crate::CircuitState) -> u8 {
+    use crate::CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
+    match state {
+        Disabled => 0,
+        Closed => 1,
+        HalfOpen => 2,
+        Open => 3,
+        ForcedOpen => 4,
+    }
+}
 
 /// One [`CircuitBreaker`] per distinct key, all with the same settings: a failing
 /// tenant, host or shard opens its own breaker and leaves the others closed.
@@ -52,6 +66,8 @@ pub struct KeyedCircuitBreaker {
 struct Inner {
     name: Cow<'static, str>,
     config: Arc<Config>,
+    /// Every key's breaker counts here: a keyed breaker is one policy in listings.
+    stats: Arc<Stats>,
     map: KeyedMap<CircuitBreaker>,
 }
 
@@ -157,6 +173,7 @@ impl KeyedCircuitBreaker {
     fn from_parts(name: Cow<'static, str>, config: Config, max_keys: usize) -> Self {
         KeyedCircuitBreaker {
             inner: Arc::new(Inner {
+                stats: Arc::new(Stats::new(PolicyKind::CircuitBreaker, name.clone())),
                 name,
                 config: Arc::new(config),
                 map: KeyedMap::new(max_keys),
@@ -218,7 +235,11 @@ impl KeyedCircuitBreaker {
         K: crate::PolicyKey,
     {
         self.inner.map.get_or_insert_with(key, || {
-            CircuitBreaker::from_config(self.inner.name.clone(), self.inner.config.clone(), true)
+            CircuitBreaker::from_config(
+                self.inner.name.clone(),
+                self.inner.config.clone(),
+                Some(self.inner.stats.clone()),
+            )
         })
     }
 
@@ -227,6 +248,24 @@ impl KeyedCircuitBreaker {
     /// this keyed breaker.
     pub fn clear(&self) {
         self.inner.map.clear();
+    }
+
+    /// The counters of every key's breaker, summed, with the most severe state of
+    /// any key (open over half-open over closed) and the highest failure rate.
+    pub fn snapshot(&self) -> crate::registry::PolicySnapshot {
+        let mut s = self.inner.stats.snapshot();
+        let mut state = crate::CircuitState::Closed;
+        let mut rate: f64 = 0.0;
+        for breaker in self.breakers() {
+            let m = breaker.metrics();
+            if severity(m.state) > severity(state) {
+                state = m.state;
+            }
+            rate = rate.max(m.failure_rate);
+        }
+        s.state = Some(state);
+        s.failure_rate = Some(rate);
+        s
     }
 
     /// Every key's breaker, in no particular order.

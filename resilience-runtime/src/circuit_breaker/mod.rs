@@ -193,11 +193,15 @@ pub use keyed::{KeyedCircuitBreaker, KeyedCircuitBreakerBuilder};
 use config::Config;
 use state::Shared;
 
+use crate::events::PolicyKind;
 use crate::named::Registry;
+use crate::stats::Stats;
 use crate::sync::Arc;
 
 /// A breaker's state. See the [module docs](self) for the transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum CircuitState {
     /// Calls run, and their outcomes are recorded in the window.
     Closed,
@@ -209,6 +213,30 @@ pub enum CircuitState {
     ForcedOpen,
     /// Set by [`CircuitBreaker::disable`]: every call runs, nothing is recorded.
     Disabled,
+}
+
+impl CircuitState {
+    /// The state in snake case (`"closed"`, `"open"`, `"half_open"`,
+    /// `"forced_open"`, `"disabled"`), as metrics labels, JSON and the dashboard's
+    /// `data-state` write it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+            CircuitState::ForcedOpen => "forced_open",
+            CircuitState::Disabled => "disabled",
+        }
+    }
+
+    /// Every state, in a fixed order.
+    pub const ALL: [CircuitState; 5] = [
+        CircuitState::Closed,
+        CircuitState::Open,
+        CircuitState::HalfOpen,
+        CircuitState::ForcedOpen,
+        CircuitState::Disabled,
+    ];
 }
 
 impl fmt::Display for CircuitState {
@@ -291,15 +319,21 @@ impl CircuitBreaker {
         CircuitBreakerBuilder::new(name.into())
     }
 
+    /// A breaker of its own (`keyed` = `None`), or one key's breaker of a keyed
+    /// breaker, counting into the keyed breaker's counters.
     pub(crate) fn from_config(
         name: Cow<'static, str>,
         config: std::sync::Arc<Config>,
-        keyed: bool,
+        keyed: Option<std::sync::Arc<Stats>>,
     ) -> Self {
+        let is_keyed = keyed.is_some();
+        let stats = keyed.unwrap_or_else(|| {
+            std::sync::Arc::new(Stats::new(PolicyKind::CircuitBreaker, name.clone()))
+        });
         #[cfg(not(loom))]
-        let shared = Arc::new_cyclic(|me| Shared::new(name, config, keyed, me.clone()));
+        let shared = Arc::new_cyclic(|me| Shared::new(name, config, stats, is_keyed, me.clone()));
         #[cfg(loom)]
-        let shared = Arc::new(Shared::new(name, config, keyed));
+        let shared = Arc::new(Shared::new(name, config, stats, is_keyed));
         CircuitBreaker { shared }
     }
 
@@ -339,6 +373,16 @@ impl CircuitBreaker {
     pub fn ptr_eq(&self, other: &CircuitBreaker) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
+
+    /// The breaker's counters and state, as [`registry::snapshot`](crate::registry::snapshot)
+    /// lists them.
+    pub fn snapshot(&self) -> crate::registry::PolicySnapshot {
+        let metrics = self.metrics();
+        let mut s = self.shared.stats.snapshot();
+        s.state = Some(metrics.state);
+        s.failure_rate = Some(metrics.failure_rate);
+        s
+    }
 }
 
 /// Keyed breakers by name.
@@ -352,7 +396,7 @@ pub(crate) static BREAKERS: Registry<CircuitBreaker> = Registry::new();
 /// The breaker registered under `name`, registered now with `config` if absent.
 fn register(name: Cow<'static, str>, config: Config) -> CircuitBreaker {
     let (breaker, existed) = BREAKERS.get_or_insert_with(name.clone(), || {
-        CircuitBreaker::from_config(name.clone(), std::sync::Arc::new(config.clone()), false)
+        CircuitBreaker::from_config(name.clone(), std::sync::Arc::new(config.clone()), None)
     });
     if existed && (!breaker.shared.config.same_settings(&config) || !config.listeners.is_empty()) {
         crate::named::report_conflict(

@@ -23,7 +23,9 @@ use tokio::time::Instant;
 use super::config::{Config, Window as WindowConfig};
 use super::window::{CachePadded, CountWindow, Counts, FAILED, RECORDED, SLOW, TimeWindow};
 use super::{CircuitState, Metrics, Transition};
+use crate::events::EventKind;
 use crate::rejection::{HumanDuration, Rejection};
+use crate::stats::{Count, Stats};
 use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 
 pub(crate) const CLOSED: u64 = 0;
@@ -90,6 +92,8 @@ pub(crate) enum Kind {
 
 pub(crate) struct Shared {
     pub(crate) name: Cow<'static, str>,
+    /// Counters and event identity; a keyed breaker's keys share one.
+    pub(crate) stats: std::sync::Arc<Stats>,
     pub(crate) config: std::sync::Arc<Config>,
     head: CachePadded<Head>,
     window: Window,
@@ -135,6 +139,7 @@ impl Shared {
     pub(crate) fn new(
         name: Cow<'static, str>,
         config: std::sync::Arc<Config>,
+        stats: std::sync::Arc<Stats>,
         keyed: bool,
         #[cfg(not(loom))] me: std::sync::Weak<Shared>,
     ) -> Self {
@@ -145,6 +150,7 @@ impl Shared {
         let timed = config.slow_call.is_some();
         Shared {
             name,
+            stats,
             head: CachePadded(Head {
                 word: AtomicU64::new(CLOSED),
                 open_until: AtomicU64::new(0),
@@ -228,10 +234,15 @@ impl Shared {
 
     fn reject(&self, retry_after: Duration) -> Rejection {
         self.rejections.fetch_add(1, Ordering::Relaxed);
-        Rejection::CircuitOpen {
+        self.stats.add(Count::Rejected);
+        let rejection = Rejection::CircuitOpen {
             name: self.name.clone(),
             retry_after,
-        }
+        };
+        self.stats.emit(|| EventKind::Rejected {
+            rejection: rejection.clone(),
+        });
+        rejection
     }
 
     // -----------------------------------------------------------------------------
@@ -242,6 +253,11 @@ impl Shared {
     /// when slow-call detection is on).
     #[inline]
     pub(crate) fn finish(&self, kind: Kind, failed: bool, start: Option<Instant>) {
+        self.stats.add(if failed {
+            Count::Failure
+        } else {
+            Count::Success
+        });
         match kind {
             Kind::Closed(tag) => {
                 if !failed && !self.clocked {
@@ -566,6 +582,12 @@ impl Shared {
         if matches!(to, CircuitState::Open | CircuitState::ForcedOpen) {
             self.remember_for_messages();
         }
+        self.stats.transition(from, to);
+        self.stats.emit(|| EventKind::StateChanged {
+            from,
+            to,
+            reason: reason.clone(),
+        });
         let listeners = &self.config.listeners;
         if listeners.is_empty() {
             return;

@@ -11,6 +11,13 @@ use crate::rejection::{FromRejection, Rejection};
 use crate::sync::AtomicU64;
 
 impl Core {
+    /// Counts an admitted call's outcome and passes it through.
+    #[inline(always)]
+    pub(crate) fn counted<T, E>(&self, result: Result<T, E>) -> Result<T, E> {
+        self.stats.outcome(&result);
+        result
+    }
+
     /// Decides a call that may wait up to `max_wait`.
     #[inline]
     pub(crate) fn decide(&self, tat: &AtomicU64) -> Decision {
@@ -88,7 +95,7 @@ impl RateLimiter {
         E: FromRejection,
     {
         match self.inner.core.admit_blocking(&self.inner.tat.0) {
-            Ok(()) => f(),
+            Ok(()) => self.inner.core.counted(f()),
             Err(rejection) => Err(E::from_rejection(rejection)),
         }
     }
@@ -158,7 +165,7 @@ where
                         return Poll::Pending;
                     };
                     *this.state = CallState::Done;
-                    return Poll::Ready(result);
+                    return Poll::Ready(this.limiter.inner.core.counted(result));
                 }
                 CallState::Start => {
                     let limiter: &'a RateLimiter = this.limiter;

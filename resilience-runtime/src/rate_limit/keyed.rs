@@ -110,7 +110,7 @@ impl KeyedRateLimiter {
             }
         }
         drop(tat);
-        future.await
+        core.counted(future.await)
     }
 
     /// The blocking form of [`call`](Self::call): sleeps the thread
@@ -122,7 +122,7 @@ impl KeyedRateLimiter {
     {
         let admitted = self.inner.core.admit_blocking(&self.state(&key));
         match admitted {
-            Ok(()) => f(),
+            Ok(()) => self.inner.core.counted(f()),
             Err(rejection) => Err(E::from_rejection(rejection)),
         }
     }
@@ -148,6 +148,12 @@ impl KeyedRateLimiter {
             Some(tat) => core.settings.quota.available(&tat, core.now()),
             None => u64::from(core.settings.burst),
         }
+    }
+
+    /// The counters of every key, summed, as
+    /// [`registry::snapshot`](crate::registry::snapshot) lists them.
+    pub fn snapshot(&self) -> crate::registry::PolicySnapshot {
+        self.inner.core.stats.snapshot()
     }
 
     /// The name given in rejections.

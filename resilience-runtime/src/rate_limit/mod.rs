@@ -85,8 +85,10 @@ pub(crate) use keyed::KEYED_RATE_LIMITERS;
 pub use keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter};
 pub use rate::Rate;
 
+use crate::events::{EventKind, PolicyKind};
 use crate::named::Registry;
 use crate::rejection::{HumanDuration, Rejection};
+use crate::stats::{Count, Stats};
 use crate::sync::{Arc, AtomicU64};
 use config::Settings;
 
@@ -116,6 +118,8 @@ struct Padded(AtomicU64);
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) settings: Settings,
+    /// Counters and event identity (a keyed limiter's keys share them).
+    pub(crate) stats: Stats,
     /// Time zero of the `tat` values.
     epoch: Instant,
 }
@@ -123,6 +127,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(settings: Settings) -> Self {
         Core {
+            stats: Stats::new(PolicyKind::RateLimit, settings.name.clone()),
             settings,
             epoch: Instant::now(),
         }
@@ -144,10 +149,15 @@ impl Core {
     #[cold]
     pub(crate) fn refused(&self, retry_after: u64) -> Rejection {
         crate::rejection::explain_with(crate::rejection::Source::RateLimit, limit_detail);
-        Rejection::RateLimited {
+        let rejection = Rejection::RateLimited {
             name: self.settings.name.clone(),
             retry_after: Duration::from_nanos(retry_after),
-        }
+        };
+        self.stats.add(Count::Rejected);
+        self.stats.emit(|| EventKind::Rejected {
+            rejection: rejection.clone(),
+        });
+        rejection
     }
 
     /// The quota in words, for a rejection's message.
@@ -208,6 +218,12 @@ impl RateLimiter {
     /// Whether `self` and `other` are the same limiter (clones of one another).
     pub fn ptr_eq(&self, other: &RateLimiter) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The limiter's counters, as [`registry::snapshot`](crate::registry::snapshot)
+    /// lists them.
+    pub fn snapshot(&self) -> crate::registry::PolicySnapshot {
+        self.inner.core.stats.snapshot()
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::backoff::{Backoff, Exponential, Jitter};
 use crate::config::ConfigError;
+use crate::stats::Stats;
 
 pub use run::RetryRun;
 
@@ -41,6 +42,9 @@ pub use run::RetryRun;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Retry<B = Exponential> {
+    /// Named by hand: counts and events go here (the attributes pass theirs to the
+    /// call's [`RetryRun`] instead).
+    stats: Option<std::sync::Arc<Stats>>,
     max_attempts: u32,
     backoff: B,
     jitter: Jitter,
@@ -67,6 +71,7 @@ impl<B: Backoff> Retry<B> {
         max_elapsed: Option<Duration>,
     ) -> Self {
         Retry {
+            stats: None,
             max_attempts: if max_attempts == 0 { 1 } else { max_attempts },
             backoff,
             jitter,
@@ -95,12 +100,12 @@ impl<B: Backoff> Retry<B> {
     }
 
     /// Starts one async call's progress (the clock is `tokio::time`).
-    pub fn start(&self) -> RetryRun {
+    pub fn start(&self) -> RetryRun<'_> {
         RetryRun::start(self.max_elapsed.is_some())
     }
 
     /// Starts one blocking call's progress (the clock is `std::time`).
-    pub fn start_blocking(&self) -> RetryRun {
+    pub fn start_blocking(&self) -> RetryRun<'_> {
         RetryRun::start_blocking(self.max_elapsed.is_some())
     }
 
@@ -176,6 +181,7 @@ impl<B: Backoff> RetryBuilder<B> {
     /// The delay schedule. Default: exponential from 100ms, factor 2, at most 10s.
     pub fn backoff<B2: Backoff>(self, backoff: B2) -> RetryBuilder<B2> {
         let Retry {
+            stats,
             max_attempts,
             jitter,
             max_elapsed,
@@ -183,6 +189,7 @@ impl<B: Backoff> RetryBuilder<B> {
         } = self.policy;
         RetryBuilder {
             policy: Retry {
+                stats,
                 max_attempts,
                 backoff,
                 jitter,
@@ -204,8 +211,21 @@ impl<B: Backoff> RetryBuilder<B> {
         self
     }
 
+    /// The name its events, counters and registry entry go under; retries given one
+    /// name share their counters. Default `"retry"`.
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.policy.stats = Some(crate::stats::register(
+            crate::events::PolicyKind::Retry,
+            name.into(),
+        ));
+        self
+    }
+
     /// The policy, or what is wrong with it.
-    pub fn build(self) -> Result<Retry<B>, ConfigError> {
+    pub fn build(mut self) -> Result<Retry<B>, ConfigError> {
+        if self.policy.stats.is_none() {
+            self = self.name("retry");
+        }
         if self.policy.max_attempts == 0 {
             return Err(ConfigError::new(
                 "retry",

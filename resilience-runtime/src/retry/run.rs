@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::Retry;
 use crate::backoff::Backoff;
+use crate::events::EventKind;
+use crate::stats::{Count, Stats};
 
 fn tokio_now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -20,7 +22,9 @@ fn tokio_now() -> Instant {
 ///
 /// [`after`]: RetryRun::after
 #[derive(Debug, Clone, Copy)]
-pub struct RetryRun {
+pub struct RetryRun<'s> {
+    /// Where the call's outcome, retries and events are counted and told.
+    stats: Option<&'s Stats>,
     /// Attempts finished so far.
     attempts: u32,
     /// When the first attempt began; read only for `max_elapsed`.
@@ -30,7 +34,7 @@ pub struct RetryRun {
     now: fn() -> Instant,
 }
 
-impl RetryRun {
+impl<'s> RetryRun<'s> {
     /// Starts an async call's progress (the clock is `tokio::time`); `timed` reads the
     /// clock now, for a policy with `max_elapsed`.
     #[inline]
@@ -47,11 +51,20 @@ impl RetryRun {
     #[inline]
     fn new(timed: bool, now: fn() -> Instant) -> Self {
         RetryRun {
+            stats: None,
             attempts: 0,
             started: if timed { Some(now()) } else { None },
             previous_delay: Duration::ZERO,
             now,
         }
+    }
+
+    /// Counts the call's outcome and retries into `stats`, and tells of them as
+    /// events (`RetryScheduled`, `RetriesExhausted`) under its name.
+    #[inline]
+    pub fn counted(mut self, stats: &'s Stats) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Attempts finished so far.
@@ -75,7 +88,12 @@ impl RetryRun {
     ) -> ControlFlow<Result<T, E>, Duration> {
         self.attempts += 1;
         match outcome {
-            Ok(value) => ControlFlow::Break(Ok(value)),
+            Ok(value) => {
+                if let Some(stats) = self.stats.or(policy.stats.as_deref()) {
+                    stats.add(Count::Success);
+                }
+                ControlFlow::Break(Ok(value))
+            }
             Err(error) => self.after_error(policy, error, retry_if, on_retry),
         }
     }
@@ -88,8 +106,15 @@ impl RetryRun {
         retry_if: impl FnOnce(&E) -> bool,
         on_retry: impl FnOnce(&E, u32, Duration),
     ) -> ControlFlow<Result<T, E>, Duration> {
-        if self.attempts >= policy.max_attempts || !retry_if(&error) {
+        let stats = self.stats.or(policy.stats.as_deref());
+        if !retry_if(&error) {
+            if let Some(stats) = stats {
+                stats.add(Count::Failure);
+            }
             return ControlFlow::Break(Err(error));
+        }
+        if self.attempts >= policy.max_attempts {
+            return self.exhausted(stats, error);
         }
         let delay = policy
             .jitter
@@ -98,11 +123,31 @@ impl RetryRun {
             // The next attempt would begin at now + delay: past the budget, give up now.
             let elapsed = (self.now)().saturating_duration_since(started);
             if elapsed.saturating_add(delay) > limit {
-                return ControlFlow::Break(Err(error));
+                return self.exhausted(stats, error);
             }
         }
         on_retry(&error, self.attempts, delay);
         self.previous_delay = delay;
+        if let Some(stats) = stats {
+            stats.add(Count::Extra1);
+            let attempt = self.attempts;
+            stats.emit(|| EventKind::RetryScheduled { attempt, delay });
+        }
         ControlFlow::Continue(delay)
+    }
+
+    /// No attempt is left (or no time for one): the last error is returned.
+    fn exhausted<T, E>(
+        &self,
+        stats: Option<&Stats>,
+        error: E,
+    ) -> ControlFlow<Result<T, E>, Duration> {
+        if let Some(stats) = stats {
+            stats.add(Count::Failure);
+            stats.add(Count::Extra2);
+            let attempts = self.attempts;
+            stats.emit(|| EventKind::RetriesExhausted { attempts });
+        }
+        ControlFlow::Break(Err(error))
     }
 }

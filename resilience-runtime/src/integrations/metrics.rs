@@ -1,0 +1,1 @@
+//! The snapshot through the `metrics` facade (feature `metrics`).

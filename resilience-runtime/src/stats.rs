@@ -1,0 +1,292 @@
+//! Every policy's monotonic counters, and the name and kind events are told under.
+//!
+//! The counters that grow on every call (successes above all) must not add a shared
+//! write to a call path that had none: a closed breaker that succeeds only reads. So
+//! each thread counts in a block of its own (a *stripe*, on cache lines no other
+//! thread writes), with a plain load and store, and a reader sums the stripes. A
+//! thread takes a stripe on its first count and gives it back when it ends, for the
+//! next thread to continue; threads beyond the stripes at once, and threads counting
+//! while they end, share one more block that is written with atomic additions.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::CircuitState;
+use crate::events::{self, EventKind, PolicyKind};
+use crate::registry::TransitionCount;
+
+/// What a policy counts. Each kind uses the ones that make sense for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Count {
+    /// The body ran and returned `Ok`.
+    Success,
+    /// The body ran and returned `Err` (that counts, for a breaker).
+    Failure,
+    /// Refused without running the body.
+    Rejected,
+    /// A timeout passed first.
+    Timeout,
+    /// A breaker's error that `record_if` leaves out.
+    Ignored,
+    /// Retry: attempts after the first. Fallback: answers served. Hedge: copies
+    /// started. Cache: fresh hits.
+    Extra1,
+    /// Retry: calls whose every attempt failed. Cache: stale answers.
+    Extra2,
+    /// Retry: retries skipped by the budget.
+    Extra3,
+}
+
+const FIELDS: usize = 8;
+
+/// Stripes a policy's counters have: one per thread counting at once, for twice as
+/// many threads as the machine has cores (8 to 64), decided once.
+fn stripes() -> usize {
+    static STRIPES: OnceLock<usize> = OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(4, usize::from);
+        (cores * 2).clamp(8, 64)
+    })
+}
+
+/// One thread's counts (or the shared block's), on cache lines of their own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Block([AtomicU64; FIELDS]);
+
+/// A policy's counters, per thread, summed when read. Every stripe is made with the
+/// policy, so counting never allocates.
+pub(crate) struct Counters {
+    stripes: Box<[Block]>,
+    shared: Block,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            stripes: (0..stripes()).map(|_| Block::default()).collect(),
+            shared: Block::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Counters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counters").finish_non_exhaustive()
+    }
+}
+
+impl Counters {
+    /// Adds one to `what`.
+    #[inline(always)]
+    pub(crate) fn add(&self, what: Count) {
+        let stripe = STRIPE.with(Cell::get);
+        if let Some(block) = self.stripes.get(stripe) {
+            // Only this thread writes this stripe: no read-modify-write is needed.
+            let cell = &block.0[what as usize];
+            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            return;
+        }
+        self.add_slow(what, stripe);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_slow(&self, what: Count, mut stripe: usize) {
+        if stripe == UNASSIGNED {
+            stripe = assign_stripe();
+        }
+        match self.stripes.get(stripe) {
+            Some(block) => {
+                let cell = &block.0[what as usize];
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => {
+                self.shared.0[what as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The sum over every thread.
+    pub(crate) fn get(&self, what: Count) -> u64 {
+        let i = what as usize;
+        self.stripes
+            .iter()
+            .map(|b| b.0[i].load(Ordering::Relaxed))
+            .fold(self.shared.0[i].load(Ordering::Relaxed), u64::wrapping_add)
+    }
+}
+
+/// A thread that has not counted yet.
+const UNASSIGNED: usize = usize::MAX;
+/// A thread counting into the shared block (no stripe free, or it is ending).
+const SHARED: usize = usize::MAX - 1;
+
+thread_local! {
+    /// This thread's stripe. No destructor, so it can be read while the thread ends.
+    static STRIPE: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    /// Gives the stripe back when the thread ends.
+    static OWNER: StripeOwner = const { StripeOwner(Cell::new(UNASSIGNED)) };
+}
+
+/// Stripes given back by threads that ended, for the next threads to take.
+static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+struct StripeOwner(Cell<usize>);
+
+impl Drop for StripeOwner {
+    fn drop(&mut self) {
+        let stripe = self.0.get();
+        // Counts made from here on (by later destructors) go to the shared block.
+        let _ = STRIPE.try_with(|s| s.set(SHARED));
+        if stripe < stripes() {
+            // The thread's last store happens before the push: the next owner of the
+            // stripe, who pops under the same lock, continues from its counts.
+            FREE.lock().unwrap_or_else(|e| e.into_inner()).push(stripe);
+        }
+    }
+}
+
+fn assign_stripe() -> usize {
+    let stripe = {
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        free.pop().unwrap_or_else(|| {
+            let next = NEXT.fetch_add(1, Ordering::Relaxed);
+            if next < stripes() { next } else { SHARED }
+        })
+    };
+    // A thread that is already ending cannot own a stripe: it would never give it back.
+    let owned = stripe < stripes() && OWNER.try_with(|o| o.0.set(stripe)).is_ok();
+    let stripe = if owned {
+        stripe
+    } else {
+        if stripe < stripes() {
+            FREE.lock().unwrap_or_else(|e| e.into_inner()).push(stripe);
+        }
+        SHARED
+    };
+    let _ = STRIPE.try_with(|s| s.set(stripe));
+    stripe
+}
+
+/// A policy's identity for events and listings, and its counters.
+#[derive(Debug)]
+pub struct Stats {
+    pub(crate) kind: PolicyKind,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) counters: Counters,
+    /// Breakers: state changes by `from` and `to` (rare: a lock is fine).
+    transitions: Mutex<Vec<TransitionCount>>,
+}
+
+impl Stats {
+    pub(crate) fn new(kind: PolicyKind, name: Cow<'static, str>) -> Self {
+        Stats {
+            kind,
+            name,
+            counters: Counters::default(),
+            transitions: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The policy's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Adds one to `what`.
+    #[inline(always)]
+    pub(crate) fn add(&self, what: Count) {
+        self.counters.add(what);
+    }
+
+    /// Counts a body's outcome as a success or a failure.
+    #[inline(always)]
+    pub(crate) fn outcome<T, E>(&self, result: &Result<T, E>) {
+        self.add(if result.is_ok() {
+            Count::Success
+        } else {
+            Count::Failure
+        });
+    }
+
+    /// The count of `what`, over every thread.
+    pub(crate) fn get(&self, what: Count) -> u64 {
+        self.counters.get(what)
+    }
+
+    /// Counts a breaker's change of state.
+    pub(crate) fn transition(&self, from: CircuitState, to: CircuitState) {
+        let mut all = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        match all.iter_mut().find(|t| t.from == from && t.to == to) {
+            Some(t) => t.count += 1,
+            None => all.push(TransitionCount { from, to, count: 1 }),
+        }
+    }
+
+    /// Tells listeners of an event of this policy, if anyone listens.
+    #[inline]
+    pub(crate) fn emit(&self, kind: impl FnOnce() -> EventKind) {
+        events::emit(self.kind, &self.name, kind);
+    }
+}
+
+impl Stats {
+    /// A snapshot of the counters every kind keeps; the policy adds its own state.
+    pub(crate) fn snapshot(&self) -> crate::registry::PolicySnapshot {
+        let mut s = crate::registry::PolicySnapshot::new(self.kind, self.name.clone());
+        s.successes = self.get(Count::Success);
+        s.failures = self.get(Count::Failure);
+        s.rejections = self.get(Count::Rejected);
+        s.timeouts = self.get(Count::Timeout);
+        s.ignored = self.get(Count::Ignored);
+        s.calls = s.successes + s.failures + s.rejections + s.timeouts + s.ignored;
+        s.transitions = self
+            .transitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (extra1, extra2, extra3) = (
+            self.get(Count::Extra1),
+            self.get(Count::Extra2),
+            self.get(Count::Extra3),
+        );
+        match self.kind {
+            PolicyKind::Retry => {
+                s.retries = extra1;
+                s.retries_exhausted = extra2;
+                s.retry_budget_exhausted = extra3;
+            }
+            PolicyKind::Fallback => s.fallbacks = extra1,
+            PolicyKind::Hedge => s.hedges = extra1,
+            PolicyKind::Cache => {
+                s.cache_hits_fresh = extra1;
+                s.cache_hits_stale = extra2;
+            }
+            _ => {}
+        }
+        s
+    }
+}
+
+/// The policies that keep nothing but their counters (retry, timeout, fallback, and
+/// the later stateless kinds), by kind and name.
+static STATELESS: crate::named::Registry<std::sync::Arc<Stats>> = crate::named::Registry::new();
+
+/// The counters of the `kind` policy named `name`, registered on first use (functions
+/// that give one name to one kind share them).
+pub(crate) fn register(kind: PolicyKind, name: Cow<'static, str>) -> std::sync::Arc<Stats> {
+    let key: Cow<'static, str> = Cow::Owned(format!("{kind}\u{0}{name}"));
+    STATELESS
+        .get_or_insert_with(key, || std::sync::Arc::new(Stats::new(kind, name)))
+        .0
+}
+
+/// Every policy registered through [`register`].
+pub(crate) fn registered() -> Vec<std::sync::Arc<Stats>> {
+    STATELESS.all().into_iter().map(|(_, s)| s).collect()
+}
