@@ -286,6 +286,11 @@ pub fn subscribe(listener: impl Fn(&Event) + Send + Sync + 'static) -> Subscript
     Subscription { id }
 }
 
+/// How many listeners are subscribed now.
+pub fn listener_count() -> usize {
+    COUNT.load(Ordering::Acquire)
+}
+
 /// A listener's subscription: dropping it unsubscribes the listener.
 #[derive(Debug)]
 #[must_use = "the listener is unsubscribed when the subscription is dropped"]

@@ -235,6 +235,7 @@ pub mod rate_limit;
 pub mod registry;
 mod rejection;
 pub mod retry;
+pub mod series;
 mod stats;
 mod sync;
 pub mod timeout;
