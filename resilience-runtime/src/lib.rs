@@ -197,6 +197,40 @@
 //! # }
 //! ```
 //!
+//! # Observing the policies
+//!
+//! Every policy of every annotated function is registered under its name on its first
+//! call (retry, timeout and fallback included; `name = "..."` on every attribute), and
+//! keeps monotonic counters, kept per thread and summed when read so that counting adds
+//! no shared write to a success path. Three ways in:
+//!
+//! - [`events::subscribe`]: a listener called with every [`events::Event`] where it
+//!   happens (retries scheduled and exhausted, state changes with their diagnosis,
+//!   refusals, timeouts, fallbacks, adaptive limits moving). With the feature `tracing`,
+//!   each event is also a `tracing` event (target `resilience_runtime`).
+//! - [`registry::snapshot`]: every policy's counters and gauges now (feature `serde`
+//!   makes them `Serialize`); [`series`] turns them into the metric set below, and with
+//!   the feature `metrics`, `metrics::publish` / `metrics::spawn_publisher` write it
+//!   through the `metrics` facade.
+//! - The crate `resilience-dashboard`: a live page, JSON, server-sent events and
+//!   Prometheus text.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `resilience_calls_total` | counter | `policy`, `name`, `outcome` = `success`, `failure`, `rejected`, `timeout`, `ignored` |
+//! | `resilience_retries_total`, `resilience_retries_exhausted_total`, `resilience_retry_budget_exhausted_total` | counter | `name` |
+//! | `resilience_fallbacks_total` | counter | `name` |
+//! | `resilience_circuit_state` | gauge | `name`, `state` (1 for the current state) |
+//! | `resilience_circuit_transitions_total` | counter | `name`, `from`, `to` |
+//! | `resilience_circuit_failure_rate` | gauge | `name` |
+//! | `resilience_bulkhead_in_flight`, `resilience_bulkhead_waiting`, `resilience_bulkhead_limit` | gauge | `name` |
+//! | `resilience_hedges_total` | counter | `name` |
+//! | `resilience_cache_hits_total` | counter | `name`, `kind` = `fresh` or `stale` |
+//!
+//! For a fallback, `failure` counts the calls whose body failed (whether the fallback
+//! then answered or not) and `resilience_fallbacks_total` those it answered. A keyed
+//! policy is one entry and one series per name, its keys summed: keys are never labels.
+//!
 //! # Stacking
 //!
 //! Attributes stack, and the one written first is the outermost:
