@@ -11,7 +11,15 @@ use crate::harness::{overlap_stats, reset_overlap_stats, time_one, time_two};
 /// Runs `cases` the way every bench of this crate does: each warmed up (its runtime,
 /// statics and registries made), then one thread, then two threads for the shared ones,
 /// the two-thread tally saved for the report.
+///
+/// With `RESILIENCE_BENCH_LISTENER=1` in the environment, one event listener is
+/// subscribed for the whole run (to measure what a subscribed listener costs).
 pub fn run(cases: &[Case]) {
+    let _listener = std::env::var_os("RESILIENCE_BENCH_LISTENER").map(|_| {
+        resilience_runtime::events::subscribe(|event| {
+            std::hint::black_box(event);
+        })
+    });
     for case in cases {
         time_one(case.make, 1_000);
     }
