@@ -147,7 +147,7 @@ async fn breaker_transitions_and_refusals_in_order() {
     let _ = guarded(true).await;
     let _ = guarded(true).await; // opens
     let refused = guarded(false).await.unwrap_err();
-    tokio::time::advance(Duration::from_secs(10)).await;
+    tokio::time::advance(Duration::from_secs(25)).await; // noticed 15s late
     guarded(false).await.unwrap(); // half-open trial, then closed
     let breaker = registry::circuit_breaker("ev-breaker").unwrap();
     breaker.force_open();

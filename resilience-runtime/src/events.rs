@@ -336,11 +336,24 @@ fn tracing_enabled() -> bool {
 #[inline]
 pub(crate) fn emit(policy: PolicyKind, name: &Cow<'static, str>, kind: impl FnOnce() -> EventKind) {
     if enabled() {
+        emit_at(policy, name, tokio::time::Instant::now(), kind);
+    }
+}
+
+/// [`emit`] for an event dated `at` (a transition noticed after it took effect).
+#[inline]
+pub(crate) fn emit_at(
+    policy: PolicyKind,
+    name: &Cow<'static, str>,
+    at: tokio::time::Instant,
+    kind: impl FnOnce() -> EventKind,
+) {
+    if enabled() {
         dispatch(&Event {
             policy,
             name: name.clone(),
             kind: kind(),
-            at: tokio::time::Instant::now(),
+            at,
         });
     }
 }

@@ -233,6 +233,12 @@ impl Stats {
     pub(crate) fn emit(&self, kind: impl FnOnce() -> EventKind) {
         events::emit(self.kind, &self.name, kind);
     }
+
+    /// [`emit`](Self::emit) for an event dated `at`.
+    #[inline]
+    pub(crate) fn emit_at(&self, at: tokio::time::Instant, kind: impl FnOnce() -> EventKind) {
+        events::emit_at(self.kind, &self.name, at, kind);
+    }
 }
 
 impl Stats {

@@ -583,7 +583,7 @@ impl Shared {
             self.remember_for_messages();
         }
         self.stats.transition(from, to);
-        self.stats.emit(|| EventKind::StateChanged {
+        self.stats.emit_at(at, || EventKind::StateChanged {
             from,
             to,
             reason: reason.clone(),
