@@ -585,3 +585,115 @@ fn the_publisher_does_not_keep_its_runtime_alive_and_a_zero_period_is_allowed() 
     drop(runtime);
     assert!(publisher.is_finished());
 }
+
+// ---------------------------------------------------------------------------------
+// The snapshot as JSON (feature `serde`)
+// ---------------------------------------------------------------------------------
+
+fn json_of(policy: &str, name: &str) -> serde_json::Value {
+    let all = resilience_runtime::registry::snapshot();
+    let found: Vec<serde_json::Value> = all
+        .iter()
+        .filter(|s| s.name == name && s.policy.as_str() == policy)
+        .map(|s| serde_json::to_value(s).expect("a snapshot serializes"))
+        .collect();
+    assert_eq!(found.len(), 1, "one entry for {policy} {name}");
+    found.into_iter().next().unwrap()
+}
+
+#[circuit_breaker(name = "json-breaker", window = count(2), failure_rate = 0.5, open_for = "1m")]
+async fn json_breaker(fail: bool) -> Result<(), ApiError> {
+    if fail { Err(ApiError::Backend) } else { Ok(()) }
+}
+
+#[bulkhead(max_concurrent = 3, name = "json-bulkhead")]
+async fn json_bulkhead() -> Result<(), ApiError> {
+    Ok(())
+}
+
+#[retry(name = "json-retry", max_attempts = 2, backoff = none)]
+async fn json_retry() -> Result<(), ApiError> {
+    Err(ApiError::Backend)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_snapshot_serializes_with_its_keys_and_values() {
+    json_breaker(false).await.unwrap();
+    let _ = json_breaker(true).await;
+    let _ = json_breaker(false).await;
+    assert_eq!(
+        json_of("circuit_breaker", "json-breaker"),
+        serde_json::json!({
+            "policy": "circuit_breaker",
+            "name": "json-breaker",
+            "state": "open",
+            "calls": 3,
+            "successes": 1,
+            "failures": 1,
+            "rejections": 1,
+            "timeouts": 0,
+            "ignored": 0,
+            "retries": 0,
+            "retries_exhausted": 0,
+            "retry_budget_exhausted": 0,
+            "fallbacks": 0,
+            "hedges": 0,
+            "cache_hits_fresh": 0,
+            "cache_hits_stale": 0,
+            "failure_rate": 0.5,
+            "transitions": [{ "from": "closed", "to": "open", "count": 1 }],
+        })
+    );
+
+    json_bulkhead().await.unwrap();
+    let bulkhead = json_of("bulkhead", "json-bulkhead");
+    assert_eq!(bulkhead["policy"], "bulkhead");
+    assert_eq!(bulkhead["successes"], 1);
+    assert_eq!(bulkhead["calls"], 1);
+    assert_eq!(bulkhead["in_flight"], 0);
+    assert_eq!(bulkhead["waiting"], 0);
+    assert_eq!(bulkhead["limit"], 3);
+    for absent in ["state", "failure_rate", "transitions"] {
+        assert!(bulkhead.get(absent).is_none(), "{absent} is a breaker's");
+    }
+
+    assert_eq!(json_retry().await, Err(ApiError::Backend));
+    let retry = json_of("retry", "json-retry");
+    assert_eq!(retry["policy"], "retry");
+    assert_eq!(
+        (&retry["calls"], &retry["failures"], &retry["retries"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        )
+    );
+    assert_eq!(retry["retries_exhausted"], 1);
+    for absent in ["state", "in_flight", "limit"] {
+        assert!(retry.get(absent).is_none(), "{absent}: {retry}");
+    }
+
+    // The whole listing serializes as one array, sorted by policy then name.
+    let all = serde_json::to_value(resilience_runtime::registry::snapshot()).unwrap();
+    let entries = all.as_array().unwrap();
+    let order: Vec<(String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["policy"].as_str().unwrap().to_owned(),
+                e["name"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(order.contains(&("retry".to_owned(), "json-retry".to_owned())));
+    // Each kind's entries together, by name.
+    let mut kinds: Vec<&str> = order.iter().map(|(p, _)| p.as_str()).collect();
+    kinds.dedup();
+    let distinct: std::collections::BTreeSet<&str> = kinds.iter().copied().collect();
+    assert_eq!(kinds.len(), distinct.len(), "grouped by policy: {kinds:?}");
+    for pair in order.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert!(pair[0].1 < pair[1].1, "sorted by name: {pair:?}");
+        }
+    }
+}
