@@ -292,6 +292,12 @@ pub use resilience_macros::{bulkhead, circuit_breaker, fallback, rate_limit, ret
 mod integrations;
 #[cfg(feature = "metrics")]
 pub use integrations::metrics;
+#[cfg(feature = "axum")]
+pub use integrations::axum;
+#[cfg(feature = "reqwest")]
+pub use integrations::reqwest;
+#[cfg(feature = "tower")]
+pub use integrations::tower;
 
 #[doc(hidden)]
 pub mod __private;

@@ -4,3 +4,9 @@
 pub mod metrics;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing;
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
+#[cfg(feature = "tower")]
+pub mod tower;

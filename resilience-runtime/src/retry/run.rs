@@ -94,7 +94,28 @@ impl<'s> RetryRun<'s> {
                 }
                 ControlFlow::Break(Ok(value))
             }
-            Err(error) => self.after_error(policy, error, retry_if, on_retry),
+            Err(error) => self.after_error(policy, error, retry_if, |_| None, on_retry),
+        }
+    }
+
+    /// Like [`after`](Self::after), with a server's hint: the sleep before the next
+    /// attempt is at least `retry_after(&error)` (and never shorter than the
+    /// backoff's delay); a hint that would end past `max_elapsed` ends the retries.
+    #[inline]
+    pub fn after_hinted<T, E, B: Backoff>(
+        &mut self,
+        policy: &Retry<B>,
+        outcome: Result<T, E>,
+        retry_if: impl FnOnce(&E) -> bool,
+        retry_after: impl FnOnce(&E) -> Option<Duration>,
+        on_retry: impl FnOnce(&E, u32, Duration),
+    ) -> ControlFlow<Result<T, E>, Duration> {
+        match outcome {
+            Ok(value) => self.after(policy, Ok(value), retry_if, on_retry),
+            Err(error) => {
+                self.attempts += 1;
+                self.after_error(policy, error, retry_if, retry_after, on_retry)
+            }
         }
     }
 
@@ -104,6 +125,7 @@ impl<'s> RetryRun<'s> {
         policy: &Retry<B>,
         error: E,
         retry_if: impl FnOnce(&E) -> bool,
+        retry_after: impl FnOnce(&E) -> Option<Duration>,
         on_retry: impl FnOnce(&E, u32, Duration),
     ) -> ControlFlow<Result<T, E>, Duration> {
         let stats = self.stats.or(policy.stats.as_deref());
@@ -119,6 +141,7 @@ impl<'s> RetryRun<'s> {
         let delay = policy
             .jitter
             .apply(&policy.backoff, self.attempts, self.previous_delay);
+        let delay = retry_after(&error).map_or(delay, |hint| delay.max(hint));
         if let (Some(limit), Some(started)) = (policy.max_elapsed, self.started) {
             // The next attempt would begin at now + delay: past the budget, give up now.
             let elapsed = (self.now)().saturating_duration_since(started);
