@@ -120,7 +120,15 @@ impl fmt::Display for Rejection {
                 if let Some(detail) = detail(Source::RateLimit, name) {
                     write!(f, ": {detail}")?;
                 }
-                write!(f, "; next slot in {}", HumanDuration(*retry_after))
+                if *retry_after == Duration::MAX {
+                    // A call that costs more than the burst: no slot will ever fit it.
+                    match detail(Source::RateLimitCost, name) {
+                        Some(detail) => write!(f, "; {detail}"),
+                        None => write!(f, "; this call costs more than the burst, so it can never be admitted"),
+                    }
+                } else {
+                    write!(f, "; next slot in {}", HumanDuration(*retry_after))
+                }
             }
             Rejection::ShuttingDown { name } => {
                 write!(f, "'{name}' is shutting down and accepts no new calls")
@@ -137,12 +145,14 @@ pub(crate) enum Source {
     CircuitBreaker = 0,
     Bulkhead = 1,
     RateLimit = 2,
+    /// Why a weighted call can never pass (its cost is above the burst).
+    RateLimitCost = 3,
 }
 
 /// How a policy module finds why its policy of a given name refuses calls.
 pub(crate) type Detail = fn(&str) -> Option<String>;
 
-static DETAILS: [OnceLock<Detail>; 3] = [const { OnceLock::new() }; 3];
+static DETAILS: [OnceLock<Detail>; 4] = [const { OnceLock::new() }; 4];
 
 /// Called by a policy module before it first refuses a call: how the rejection's
 /// message finds the details. (The policies depend on this module, not the reverse.)

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
@@ -82,6 +83,39 @@ impl<'a> Permit<'a> {
     pub fn record_failure(mut self) {
         let kind = std::mem::replace(&mut self.kind, Kind::Passive);
         self.shared.finish(kind, true, self.start);
+    }
+
+    /// The call succeeded and took `took`, as the caller measured it (a call made
+    /// outside the breaker, or a client that reports its own latency): slow if
+    /// `took` is longer than `slow_call`, whatever time passed since the permit was
+    /// taken. Resilience4j's `onSuccess(duration)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_runtime::CircuitBreaker;
+    /// use resilience_runtime::circuit_breaker::Window;
+    ///
+    /// let breaker = CircuitBreaker::builder("timed-by-caller")
+    ///     .window(Window::Count(2))
+    ///     .slow_call(Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// breaker.try_acquire().unwrap().record_success_in(Duration::from_secs(2));
+    /// breaker.try_acquire().unwrap().record_success_in(Duration::from_millis(100));
+    /// let m = breaker.metrics();
+    /// assert_eq!((m.calls, m.successes, m.slow_calls), (2, 2, 1));
+    /// ```
+    pub fn record_success_in(mut self, took: Duration) {
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
+        self.shared.finish_in(kind, false, took);
+    }
+
+    /// The call failed and took `took`, as the caller measured it: slow if `took` is
+    /// longer than `slow_call` (see [`record_success_in`](Self::record_success_in)).
+    /// Resilience4j's `onError(duration, ..)`.
+    pub fn record_failure_in(mut self, took: Duration) {
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
+        self.shared.finish_in(kind, true, took);
     }
 
     /// The call ended in a way that counts as neither success nor failure (an error

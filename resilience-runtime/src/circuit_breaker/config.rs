@@ -67,7 +67,11 @@ pub(crate) struct Config {
     pub(crate) slow_call_rate: f64,
     pub(crate) open_for: Duration,
     pub(crate) open_for_max: Option<Duration>,
+    /// What each re-open multiplies the open time by (with `open_for_max`).
+    pub(crate) open_for_factor: f64,
     pub(crate) half_open_calls: u32,
+    /// Half-open decides on the finished trials this long after it began.
+    pub(crate) max_wait_in_half_open: Option<Duration>,
     pub(crate) listeners: Vec<Listener>,
 }
 
@@ -82,7 +86,9 @@ impl Config {
             && self.slow_call_rate == other.slow_call_rate
             && self.open_for == other.open_for
             && self.open_for_max == other.open_for_max
+            && self.open_for_factor == other.open_for_factor
             && self.half_open_calls == other.half_open_calls
+            && self.max_wait_in_half_open == other.max_wait_in_half_open
     }
 }
 
@@ -101,9 +107,13 @@ impl fmt::Debug for Config {
         }
         s.field("open_for", &self.open_for);
         if let Some(d) = self.open_for_max {
-            s.field("open_for_max", &d);
+            s.field("open_for_max", &d)
+                .field("open_for_factor", &self.open_for_factor);
         }
         s.field("half_open_calls", &self.half_open_calls);
+        if let Some(d) = self.max_wait_in_half_open {
+            s.field("max_wait_in_half_open", &d);
+        }
         if !self.listeners.is_empty() {
             s.field("listeners", &self.listeners.len());
         }
@@ -127,7 +137,9 @@ pub struct CircuitBreakerBuilder {
     slow_call_rate: Option<f64>,
     open_for: Duration,
     open_for_max: Option<Duration>,
+    open_for_factor: Option<f64>,
     half_open_calls: u32,
+    max_wait_in_half_open: Option<Duration>,
     listeners: Vec<Listener>,
 }
 
@@ -143,7 +155,9 @@ impl fmt::Debug for CircuitBreakerBuilder {
             .field("slow_call_rate", &self.slow_call_rate)
             .field("open_for", &self.open_for)
             .field("open_for_max", &self.open_for_max)
+            .field("open_for_factor", &self.open_for_factor)
             .field("half_open_calls", &self.half_open_calls)
+            .field("max_wait_in_half_open", &self.max_wait_in_half_open)
             .field("listeners", &self.listeners.len())
             .finish()
     }
@@ -161,7 +175,9 @@ impl CircuitBreakerBuilder {
             slow_call_rate: None,
             open_for: Duration::from_secs(60),
             open_for_max: None,
+            open_for_factor: None,
             half_open_calls: 10,
+            max_wait_in_half_open: None,
             listeners: Vec::new(),
         }
     }
@@ -219,10 +235,34 @@ impl CircuitBreakerBuilder {
         self
     }
 
-    /// Each re-open from half-open doubles the open time, up to `max`
-    /// (≥ `open_for`); closing resets it to `open_for`. Default: off (no doubling).
+    /// Each re-open from half-open multiplies the open time by
+    /// [`open_for_factor`](Self::open_for_factor) (2 unless set), up to `max`
+    /// (≥ `open_for`); closing resets it to `open_for`. Default: off (no growth).
     pub fn open_for_max(mut self, max: Duration) -> Self {
         self.open_for_max = Some(max);
+        self
+    }
+
+    /// What each re-open multiplies the open time by, up to
+    /// [`open_for_max`](Self::open_for_max) (which it needs): finite and above 1.
+    /// Default 2.0. With `open_for = 1s`, `open_for_factor = 1.5` and
+    /// `open_for_max = 5s`, the open periods are 1s, 1.5s, 2.25s, 3.375s, 5s, 5s...
+    /// (Resilience4j's exponential interval function, Polly's break-duration
+    /// generator).
+    pub fn open_for_factor(mut self, factor: f64) -> Self {
+        self.open_for_factor = Some(factor);
+        self
+    }
+
+    /// If the half-open trials have not all finished `d` after the breaker turned
+    /// half-open (the first call or state query after the open period, or
+    /// [`transition_to_half_open`](super::CircuitBreaker::transition_to_half_open)),
+    /// the breaker decides on the trials that finished, and re-opens if none did: a
+    /// trial that never finishes cannot hold it half-open. The decision is taken on
+    /// the first call or state query after that moment (no task runs). Above zero;
+    /// default: off (half-open lasts until every trial has finished).
+    pub fn max_wait_in_half_open(mut self, d: Duration) -> Self {
+        self.max_wait_in_half_open = Some(d);
         self
     }
 
@@ -266,8 +306,11 @@ impl CircuitBreakerBuilder {
     /// positive `f64`; NaN becomes the default), `Count(0)` into `Count(1)` and above
     /// 1 000 000 into 1 000 000, a zero time window into 1ns, `min_calls`,
     /// `consecutive_failures` and `half_open_calls` of 0 into 1, `half_open_calls`
-    /// above 4095 into 4095, `open_for_max` below `open_for` into `open_for`; a
-    /// `slow_call_rate` without `slow_call` is ignored. Then registers as
+    /// above 4095 into 4095, `open_for_max` below `open_for` into `open_for`, an
+    /// `open_for_factor` of 1 or less into the smallest `f64` above 1 (NaN into 2, an
+    /// infinite one into `f64::MAX`), a zero `max_wait_in_half_open` into 1ns; a
+    /// `slow_call_rate` without `slow_call` and an `open_for_factor` without
+    /// `open_for_max` are ignored. Then registers as
     /// [`register`](Self::register).
     #[doc(hidden)]
     pub fn register_clamped(self) -> CircuitBreaker {
@@ -338,6 +381,29 @@ impl CircuitBreakerBuilder {
                 ),
             ));
         }
+        if let Some(factor) = self.open_for_factor {
+            if self.open_for_max.is_none() {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "open_for_factor",
+                    "has no effect without `open_for_max`: set the cap of the growing open time too",
+                ));
+            }
+            if !(factor > 1.0 && factor.is_finite()) {
+                return Err(ConfigError::new(
+                    POLICY,
+                    "open_for_factor",
+                    format!("must be finite and above 1, got {factor}"),
+                ));
+            }
+        }
+        if self.max_wait_in_half_open == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                POLICY,
+                "max_wait_in_half_open",
+                "must be above zero (zero would re-open before any trial could finish)",
+            ));
+        }
         if self.half_open_calls == 0 || self.half_open_calls > MAX_HALF_OPEN_CALLS {
             return Err(ConfigError::new(
                 POLICY,
@@ -381,7 +447,16 @@ impl CircuitBreakerBuilder {
             slow_call_rate,
             open_for: self.open_for,
             open_for_max: self.open_for_max.map(|max| max.max(self.open_for)),
+            open_for_factor: match self.open_for_factor {
+                Some(f) if f.is_nan() => 2.0,
+                Some(f) if f <= 1.0 => 1.0 + f64::EPSILON,
+                Some(f) => f.min(f64::MAX),
+                None => 2.0,
+            },
             half_open_calls: self.half_open_calls.clamp(1, MAX_HALF_OPEN_CALLS),
+            max_wait_in_half_open: self
+                .max_wait_in_half_open
+                .map(|d| d.max(Duration::from_nanos(1))),
             listeners: self.listeners,
         };
         (self.name, config)

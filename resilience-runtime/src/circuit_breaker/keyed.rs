@@ -16,9 +16,9 @@ use crate::stats::Stats;
 
 /// How much a state refuses, for a keyed breaker's one state in listings.
 fn severity(state: crate::CircuitState) -> u8 {
-    use crate::CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, Open};
+    use crate::CircuitState::{Closed, Disabled, ForcedOpen, HalfOpen, MetricsOnly, Open};
     match state {
-        Disabled => 0,
+        Disabled | MetricsOnly => 0,
         Closed => 1,
         HalfOpen => 2,
         Open => 3,

@@ -183,6 +183,7 @@ mod window;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -213,12 +214,15 @@ pub enum CircuitState {
     ForcedOpen,
     /// Set by [`CircuitBreaker::disable`]: every call runs, nothing is recorded.
     Disabled,
+    /// Set by [`CircuitBreaker::transition_to_metrics_only`]: every call runs and is
+    /// recorded (window, rates, events, metrics), but the breaker never opens.
+    MetricsOnly,
 }
 
 impl CircuitState {
     /// The state in snake case (`"closed"`, `"open"`, `"half_open"`,
-    /// `"forced_open"`, `"disabled"`), as metrics labels, JSON and the dashboard's
-    /// `data-state` write it.
+    /// `"forced_open"`, `"disabled"`, `"metrics_only"`), as metrics labels, JSON and
+    /// the dashboard's `data-state` write it.
     pub const fn as_str(self) -> &'static str {
         match self {
             CircuitState::Closed => "closed",
@@ -226,16 +230,18 @@ impl CircuitState {
             CircuitState::HalfOpen => "half_open",
             CircuitState::ForcedOpen => "forced_open",
             CircuitState::Disabled => "disabled",
+            CircuitState::MetricsOnly => "metrics_only",
         }
     }
 
     /// Every state, in a fixed order.
-    pub const ALL: [CircuitState; 5] = [
+    pub const ALL: [CircuitState; 6] = [
         CircuitState::Closed,
         CircuitState::Open,
         CircuitState::HalfOpen,
         CircuitState::ForcedOpen,
         CircuitState::Disabled,
+        CircuitState::MetricsOnly,
     ];
 }
 
@@ -247,6 +253,7 @@ impl fmt::Display for CircuitState {
             CircuitState::HalfOpen => "half-open",
             CircuitState::ForcedOpen => "forced open",
             CircuitState::Disabled => "disabled",
+            CircuitState::MetricsOnly => "metrics only",
         })
     }
 }
@@ -266,15 +273,22 @@ pub struct Transition {
     /// the open period, even when the next call comes later.
     pub at: Instant,
     /// Why, for a change to `Open` ("6 of the last 10 calls failed (60% >= 50%)") or
-    /// `ForcedOpen` ("forced open by hand"); `None` otherwise.
+    /// `ForcedOpen` ("forced open by hand"), for a half-open breaker that decided at
+    /// `max_wait_in_half_open`, and for every `transition_to_*` ("opened by hand",
+    /// "closed by hand", ...); `None` otherwise.
     pub reason: Option<String>,
 }
 
 /// A snapshot of a breaker's state and counters, from [`CircuitBreaker::metrics`].
 ///
-/// The counters describe the current window (closed, open, disabled: the calls the
-/// rates are computed over; an open breaker keeps the window that opened it) or,
-/// while half-open, the trial calls finished so far.
+/// The counters describe:
+/// - closed, metrics-only, forced open, disabled: the current window, the calls the
+///   rates are computed over (a time window's calls as of now: it slides on);
+/// - half-open: the trial calls finished so far;
+/// - open: what opened it, as the rejection's message tells it: the window as it was
+///   at that moment (a time window's counts are kept as they were, though the window
+///   itself slides on), the half-open trials that re-opened it, or, opened by hand,
+///   what the breaker held then.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Metrics {
@@ -282,14 +296,22 @@ pub struct Metrics {
     pub state: CircuitState,
     /// Calls recorded in the window (half-open: trials finished).
     pub calls: u64,
+    /// Of those, successes (`calls - failures`, slow successes included).
+    pub successes: u64,
     /// Of those, failures.
     pub failures: u64,
     /// Of those, slow calls (0 without `slow_call`).
     pub slow_calls: u64,
+    /// Of the slow calls, those that also failed.
+    pub slow_failures: u64,
     /// `failures / calls`, 0 when there are no calls.
     pub failure_rate: f64,
     /// `slow_calls / calls`, 0 when there are no calls.
     pub slow_call_rate: f64,
+    /// Enough calls for a decision: `calls >= min_calls` (half-open, and open after
+    /// the trials re-opened it: `calls >= half_open_calls`). Below it the rates
+    /// decide nothing.
+    pub min_calls_reached: bool,
     /// Calls refused since the breaker was created.
     pub rejections: u64,
     /// When the state last changed; `None` if it never did.
@@ -355,18 +377,69 @@ impl CircuitBreaker {
 
     /// Refuses every call from now until [`reset`](Self::reset).
     pub fn force_open(&self) {
-        self.shared.set_by_hand(state::FORCED_OPEN);
+        self.shared.set_by_hand(state::FORCED_OPEN, None, None);
     }
 
     /// Admits every call from now until [`reset`](Self::reset), recording nothing.
     pub fn disable(&self) {
-        self.shared.set_by_hand(state::DISABLED);
+        self.shared.set_by_hand(state::DISABLED, None, None);
     }
 
     /// Closes the breaker with an empty window, no failure streak and the base open
     /// time, from any state. Calls admitted before the reset are not recorded.
     pub fn reset(&self) {
-        self.shared.set_by_hand(state::CLOSED);
+        self.shared.set_by_hand(state::CLOSED, None, None);
+    }
+
+    /// Opens the breaker now, from any state, for the open time it would use next
+    /// (`open_for`, or the grown one while re-opens have grown it); then half-open
+    /// and trials as after any opening. Reason: "opened by hand".
+    ///
+    /// Like every `transition_to_*`, it starts the state afresh even when the
+    /// breaker is already in it (here: the open period restarts now), and calls
+    /// admitted before it are not recorded; a `StateChanged` event is emitted (and
+    /// listeners told) when the state changes, with a reason that says it was done
+    /// by hand.
+    pub fn transition_to_open(&self) {
+        self.shared
+            .set_by_hand(state::OPEN, None, Some("opened by hand".to_owned()));
+    }
+
+    /// Opens the breaker now until `d` from now, whatever `open_for` says (the open
+    /// time of later openings is unchanged). Reason: "opened by hand for 30s". See
+    /// [`transition_to_open`](Self::transition_to_open).
+    pub fn transition_to_open_for(&self, d: Duration) {
+        let reason = format!("opened by hand for {}", crate::rejection::HumanDuration(d));
+        self.shared.set_by_hand(state::OPEN, Some(d), Some(reason));
+    }
+
+    /// Makes the breaker half-open now: `half_open_calls` fresh trials decide whether
+    /// it closes or re-opens (and `max_wait_in_half_open` counts from now). Reason:
+    /// "half-open by hand". See [`transition_to_open`](Self::transition_to_open).
+    pub fn transition_to_half_open(&self) {
+        self.shared
+            .set_by_hand(state::HALF_OPEN, None, Some("half-open by hand".to_owned()));
+    }
+
+    /// Closes the breaker with a fresh window (as [`reset`](Self::reset): no failure
+    /// streak, the base open time). Reason: "closed by hand". See
+    /// [`transition_to_open`](Self::transition_to_open).
+    pub fn transition_to_closed(&self) {
+        self.shared
+            .set_by_hand(state::CLOSED, None, Some("closed by hand".to_owned()));
+    }
+
+    /// Moves the breaker to [`CircuitState::MetricsOnly`], with a fresh window: every
+    /// call is admitted and recorded (window, rates, events, metrics) as if closed,
+    /// but the breaker never opens, until another transition or
+    /// [`reset`](Self::reset). Reason: "metrics only, by hand". See
+    /// [`transition_to_open`](Self::transition_to_open).
+    pub fn transition_to_metrics_only(&self) {
+        self.shared.set_by_hand(
+            state::METRICS_ONLY,
+            None,
+            Some("metrics only, by hand".to_owned()),
+        );
     }
 
     /// True if both handles are the same breaker.

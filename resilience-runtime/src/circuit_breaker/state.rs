@@ -33,6 +33,7 @@ pub(crate) const OPEN: u64 = 1;
 pub(crate) const HALF_OPEN: u64 = 2;
 pub(crate) const FORCED_OPEN: u64 = 3;
 pub(crate) const DISABLED: u64 = 4;
+pub(crate) const METRICS_ONLY: u64 = 5;
 
 const STATE: u64 = 0b111;
 const EPOCH: u64 = 0x1FFF << 3;
@@ -61,6 +62,7 @@ fn state_of(word: u64) -> CircuitState {
         OPEN => CircuitState::Open,
         HALF_OPEN => CircuitState::HalfOpen,
         FORCED_OPEN => CircuitState::ForcedOpen,
+        METRICS_ONLY => CircuitState::MetricsOnly,
         _ => CircuitState::Disabled,
     }
 }
@@ -79,10 +81,18 @@ pub(crate) fn percent(x: f64) -> String {
     }
 }
 
+/// How long a call took: since its permit's start (when slow calls are detected), or
+/// as the caller measured it.
+#[derive(Debug, Clone, Copy)]
+enum Took {
+    Since(Option<Instant>),
+    Measured(Duration),
+}
+
 /// What an admitted call is, for the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// Admitted while closed, under this tag.
+    /// Admitted while closed (or metrics-only), under this tag.
     Closed(u64),
     /// A half-open trial, under this tag.
     Trial(u64),
@@ -99,6 +109,9 @@ pub(crate) struct Shared {
     window: Window,
     consecutive: CachePadded<AtomicU32>,
     rejections: CachePadded<AtomicU64>,
+    /// Slow failures among the half-open trials, which the word has no room for:
+    /// the trials' tag (upper 32 bits) and their count.
+    trial_slow_failed: AtomicU64,
     cold: Mutex<Cold>,
     base: Instant,
     /// Keyed breakers share one name between keys: their reason is not looked up.
@@ -132,6 +145,9 @@ struct Cold {
     open_for: Duration,
     /// Why the breaker last opened.
     reason: Option<String>,
+    /// What opened it (the window then, or the trials), for `metrics()` while open,
+    /// and whether those counts were enough for a decision.
+    opened_by: Option<(Counts, bool)>,
     last_transition: Option<Instant>,
 }
 
@@ -159,9 +175,11 @@ impl Shared {
             window,
             consecutive: CachePadded(AtomicU32::new(0)),
             rejections: CachePadded(AtomicU64::new(0)),
+            trial_slow_failed: AtomicU64::new(0),
             cold: Mutex::new(Cold {
                 open_for: config.open_for,
                 reason: None,
+                opened_by: None,
                 last_transition: None,
             }),
             base: Instant::now(),
@@ -201,7 +219,7 @@ impl Shared {
     fn admit_cold(&self, mut word: u64) -> Result<Kind, Rejection> {
         loop {
             match word & STATE {
-                CLOSED => return Ok(Kind::Closed(word & TAG)),
+                CLOSED | METRICS_ONLY => return Ok(Kind::Closed(word & TAG)),
                 DISABLED => return Ok(Kind::Passive),
                 FORCED_OPEN => return Err(self.reject(Duration::MAX)),
                 OPEN => {
@@ -210,7 +228,12 @@ impl Shared {
                     if now < until {
                         return Err(self.reject(Duration::from_nanos(until - now)));
                     }
-                    self.to_half_open(word);
+                    self.to_half_open(word, now);
+                    word = self.head.word.load(Ordering::Acquire);
+                }
+                _ if self.half_open_expired() => {
+                    // A trial has held the breaker half-open too long: decide now.
+                    self.decide(word & TAG, true);
                     word = self.head.word.load(Ordering::Acquire);
                 }
                 _ => {
@@ -269,9 +292,24 @@ impl Shared {
                         }
                     }
                 }
-                self.finish_closed(tag, failed, start);
+                self.finish_closed(tag, failed, Took::Since(start));
             }
-            Kind::Trial(tag) => self.finish_trial(tag, failed, start),
+            Kind::Trial(tag) => self.finish_trial(tag, failed, Took::Since(start)),
+            Kind::Passive => {}
+        }
+    }
+
+    /// Records the outcome of a call admitted as `kind` that the caller timed: it
+    /// took `took` (slow if longer than `slow_call`).
+    pub(crate) fn finish_in(&self, kind: Kind, failed: bool, took: Duration) {
+        self.stats.add(if failed {
+            Count::Failure
+        } else {
+            Count::Success
+        });
+        match kind {
+            Kind::Closed(tag) => self.finish_closed(tag, failed, Took::Measured(took)),
+            Kind::Trial(tag) => self.finish_trial(tag, failed, Took::Measured(took)),
             Kind::Passive => {}
         }
     }
@@ -306,21 +344,31 @@ impl Shared {
     }
 
     /// `now` and whether the call was slow, reading the clock only if needed.
-    fn clock(&self, start: Option<Instant>) -> (Option<Instant>, bool) {
+    fn clock(&self, took: Took) -> (Option<Instant>, bool) {
         if !self.clocked {
             return (None, false);
         }
-        let now = Instant::now();
-        let slow = match (self.config.slow_call, start) {
-            (Some(threshold), Some(start)) => now.saturating_duration_since(start) > threshold,
-            _ => false,
-        };
-        (Some(now), slow)
+        match took {
+            Took::Since(start) => {
+                let now = Instant::now();
+                let slow = match (self.config.slow_call, start) {
+                    (Some(threshold), Some(start)) => {
+                        now.saturating_duration_since(start) > threshold
+                    }
+                    _ => false,
+                };
+                (Some(now), slow)
+            }
+            Took::Measured(took) => {
+                let now = matches!(self.window, Window::Time(_)).then(Instant::now);
+                (now, self.config.slow_call.is_some_and(|t| took > t))
+            }
+        }
     }
 
     #[inline(never)]
-    fn finish_closed(&self, tag: u64, failed: bool, start: Option<Instant>) {
-        let (now, slow) = self.clock(start);
+    fn finish_closed(&self, tag: u64, failed: bool, took: Took) {
+        let (now, slow) = self.clock(took);
         let counts = match &self.window {
             Window::Count(window) => {
                 if !failed && !slow && window.is_clean() {
@@ -348,6 +396,9 @@ impl Shared {
                 window.record(now, failed, slow)
             }
         };
+        if tag & STATE == METRICS_ONLY {
+            return; // recorded, never opens
+        }
         if let Some(reason) = counts.and_then(|c| self.window_verdict(c)) {
             self.trip(tag, reason);
             return;
@@ -409,11 +460,16 @@ impl Shared {
     }
 
     #[inline(never)]
-    fn finish_trial(&self, tag: u64, failed: bool, start: Option<Instant>) {
-        let (_, slow) = self.clock(start);
+    fn finish_trial(&self, tag: u64, failed: bool, took: Took) {
+        let (_, slow) = self.clock(took);
         let add =
             (1 << FINISHED) | (u64::from(failed) << TRIAL_FAILED) | (u64::from(slow) << TRIAL_SLOW);
         let mut word = self.head.word.load(Ordering::Acquire);
+        if failed && slow && word & TAG == tag {
+            // Counted beside the word (which has no room for it), before the outcome
+            // is published there, so that whoever decides sees it.
+            self.count_slow_failed_trial(tag);
+        }
         loop {
             if word & TAG != tag {
                 return; // the breaker moved on (e.g. reset by hand)
@@ -430,7 +486,68 @@ impl Shared {
         }
         let word = word + add;
         if field(word, FINISHED) >= u64::from(self.config.half_open_calls) {
-            self.decide(word);
+            self.decide(tag, false);
+        }
+    }
+
+    /// One more slow failure among the trials of `tag` (metrics only).
+    fn count_slow_failed_trial(&self, tag: u64) {
+        let mut current = self.trial_slow_failed.load(Ordering::Relaxed);
+        loop {
+            let next = if current >> 32 == tag {
+                current + 1
+            } else {
+                (tag << 32) | 1
+            };
+            match self.trial_slow_failed.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The trial counts of the half-open `word`.
+    fn trial_counts(&self, word: u64) -> Counts {
+        let side = self.trial_slow_failed.load(Ordering::Acquire);
+        let (failures, slow) = (field(word, TRIAL_FAILED), field(word, TRIAL_SLOW));
+        Counts {
+            calls: field(word, FINISHED),
+            failures,
+            slow,
+            slow_failed: if side >> 32 == word & TAG {
+                (side & 0xFFFF_FFFF).min(failures).min(slow)
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The window's counts now.
+    fn window_counts(&self) -> Counts {
+        match &self.window {
+            Window::Count(window) => window.counts(),
+            Window::Time(window) => window.sum(window.index(self.nanos(Instant::now()))),
+        }
+    }
+
+    /// What `metrics()` describes for `word`: the counts and whether they are enough
+    /// for a decision.
+    fn described(&self, word: u64, cold: &Cold) -> (Counts, bool) {
+        match word & STATE {
+            HALF_OPEN => {
+                let c = self.trial_counts(word);
+                (c, c.calls >= u64::from(self.config.half_open_calls))
+            }
+            OPEN if cold.opened_by.is_some() => cold.opened_by.unwrap_or_default(),
+            _ => {
+                let c = self.window_counts();
+                (c, c.calls >= u64::from(self.config.min_calls))
+            }
         }
     }
 
@@ -449,6 +566,8 @@ impl Shared {
             return; // someone else moved it already
         }
         let until = self.nanos(now).saturating_add(nanos_of(cold.open_for));
+        let c = self.window_counts();
+        cold.opened_by = Some((c, c.calls >= u64::from(self.config.min_calls)));
         self.head.open_until.store(until, Ordering::Relaxed);
         self.head
             .word
@@ -459,17 +578,19 @@ impl Shared {
         self.notify(CircuitState::Closed, CircuitState::Open, now, Some(reason));
     }
 
-    /// Open (as `word`) to half-open, once the open period is over. The transition is
-    /// dated at the end of the open period, whenever it is noticed.
+    /// Open (as `word`) to half-open at `now` (nanoseconds since `base`), once the
+    /// open period is over. The transition is dated at the end of the open period,
+    /// whenever it is noticed; `max_wait_in_half_open` counts from `now`.
     #[cold]
     #[inline(never)]
-    fn to_half_open(&self, word: u64) {
+    fn to_half_open(&self, word: u64, now: u64) {
         let mut cold = self.cold();
         if self.head.word.load(Ordering::Acquire) != word {
             return;
         }
         let until = self.head.open_until.load(Ordering::Relaxed);
         let at = self.base + Duration::from_nanos(until);
+        self.set_half_open_deadline(now.max(until));
         self.head
             .word
             .store(next_word(word, HALF_OPEN), Ordering::Release);
@@ -478,89 +599,153 @@ impl Shared {
         self.notify(CircuitState::Open, CircuitState::HalfOpen, at, None);
     }
 
-    /// Every trial of the half-open `word` has finished: close or re-open.
+    /// With `max_wait_in_half_open`: the half-open state that begins at `from`
+    /// (nanoseconds since `base`) decides at the end of the wait. Kept in
+    /// `open_until`, which half-open does not use otherwise; written before the
+    /// half-open word is published.
+    fn set_half_open_deadline(&self, from: u64) {
+        if let Some(wait) = self.config.max_wait_in_half_open {
+            self.head
+                .open_until
+                .store(from.saturating_add(nanos_of(wait)), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the half-open state's `max_wait_in_half_open` is over (reads the
+    /// clock only when it is set).
+    fn half_open_expired(&self) -> bool {
+        self.config.max_wait_in_half_open.is_some()
+            && self.nanos(Instant::now()) >= self.head.open_until.load(Ordering::Relaxed)
+    }
+
+    /// The trials of the half-open epoch `tag` decide: once all have finished, or
+    /// (`early`) once `max_wait_in_half_open` is over, on those finished by then
+    /// (none: re-open). Closes if their failure and slow shares are below the
+    /// thresholds, else re-opens.
     #[cold]
     #[inline(never)]
-    fn decide(&self, word: u64) {
+    fn decide(&self, tag: u64, early: bool) {
         let now = Instant::now();
         let mut cold = self.cold();
-        if self.head.word.load(Ordering::Acquire) != word {
-            return;
-        }
         let cfg = &self.config;
-        let n = u64::from(cfg.half_open_calls);
-        let (failed, slow) = (field(word, TRIAL_FAILED), field(word, TRIAL_SLOW));
-        let share = |k: u64| k as f64 / n as f64;
-        let reason = if failed > 0 && share(failed) >= cfg.failure_rate {
-            Some(format!(
-                "{failed} of {n} trial calls failed ({} >= {})",
-                percent(share(failed)),
-                percent(cfg.failure_rate)
-            ))
-        } else {
-            cfg.slow_call
-                .filter(|_| slow > 0 && share(slow) >= cfg.slow_call_rate)
-                .map(|threshold| {
-                    format!(
-                        "{slow} of {n} trial calls slower than {} ({} >= {})",
-                        HumanDuration(threshold),
-                        percent(share(slow)),
-                        percent(cfg.slow_call_rate)
-                    )
-                })
-        };
-        let to = match &reason {
-            Some(_) => {
-                if let Some(max) = cfg.open_for_max {
-                    cold.open_for = cold.open_for.checked_mul(2).unwrap_or(max).min(max);
+        let mut word = self.head.word.load(Ordering::Acquire);
+        let (to, reason, trials) = loop {
+            if word & TAG != tag {
+                return; // decided already, or moved on
+            }
+            let trials = self.trial_counts(word);
+            let n = trials.calls;
+            if !early && n < u64::from(cfg.half_open_calls) {
+                return;
+            }
+            let (failed, slow) = (trials.failures, trials.slow);
+            let share = |k: u64| k as f64 / n as f64;
+            let reason = if n == 0 {
+                Some(format!(
+                    "no trial call finished within {} of turning half-open",
+                    HumanDuration(cfg.max_wait_in_half_open.unwrap_or_default())
+                ))
+            } else if failed > 0 && share(failed) >= cfg.failure_rate {
+                Some(format!(
+                    "{failed} of {n} trial calls failed ({} >= {})",
+                    percent(share(failed)),
+                    percent(cfg.failure_rate)
+                ))
+            } else {
+                cfg.slow_call
+                    .filter(|_| slow > 0 && share(slow) >= cfg.slow_call_rate)
+                    .map(|threshold| {
+                        format!(
+                            "{slow} of {n} trial calls slower than {} ({} >= {})",
+                            HumanDuration(threshold),
+                            percent(share(slow)),
+                            percent(cfg.slow_call_rate)
+                        )
+                    })
+            };
+            let to = match &reason {
+                Some(_) => {
+                    let until = self
+                        .nanos(now)
+                        .saturating_add(nanos_of(self.grown_open_for(&cold)));
+                    self.head.open_until.store(until, Ordering::Relaxed);
+                    OPEN
                 }
-                let until = self.nanos(now).saturating_add(nanos_of(cold.open_for));
-                self.head.open_until.store(until, Ordering::Relaxed);
-                cold.reason.clone_from(&reason);
-                OPEN
-            }
-            None => {
-                self.clear_closed_state(&mut cold);
-                CLOSED
-            }
-        };
-        // No trial is in flight, so nothing else changes the word; a failed exchange
-        // would mean a bug, and then leaving the word alone is the safe choice.
-        if self
-            .head
-            .word
-            .compare_exchange(
+                None => {
+                    self.clear_window();
+                    CLOSED
+                }
+            };
+            // Only trials still running (decided early) or a late release change the
+            // word meanwhile: then decide again on what it holds now.
+            match self.head.word.compare_exchange(
                 word,
                 next_word(word, to),
                 Ordering::AcqRel,
                 Ordering::Acquire,
-            )
-            .is_err()
-        {
-            return;
+            ) {
+                Ok(_) => break (to, reason, trials),
+                Err(actual) => word = actual,
+            }
+        };
+        if to == OPEN {
+            cold.open_for = self.grown_open_for(&cold);
+            cold.opened_by = Some((trials, trials.calls >= u64::from(cfg.half_open_calls)));
+            cold.reason.clone_from(&reason);
+        } else {
+            cold.open_for = cfg.open_for;
         }
         cold.last_transition = Some(now);
         drop(cold);
         self.notify(CircuitState::HalfOpen, state_of(to), now, reason);
     }
 
-    /// Empties the window, ends the failure streak and resets the open time, before
-    /// the breaker closes.
-    fn clear_closed_state(&self, cold: &mut Cold) {
+    /// The open time of a re-open: the last one times `open_for_factor`, up to
+    /// `open_for_max`; unchanged without `open_for_max`.
+    fn grown_open_for(&self, cold: &Cold) -> Duration {
+        let Some(max) = self.config.open_for_max else {
+            return cold.open_for;
+        };
+        Duration::try_from_secs_f64(cold.open_for.as_secs_f64() * self.config.open_for_factor)
+            .map_or(max, |d| d.min(max))
+    }
+
+    /// Empties the window and ends the failure streak.
+    fn clear_window(&self) {
         match &self.window {
             Window::Count(window) => window.clear(),
             Window::Time(window) => window.clear(),
         }
         self.consecutive.store(0, Ordering::Relaxed);
+    }
+
+    /// Empties the window, ends the failure streak and resets the open time, before
+    /// the breaker closes.
+    fn clear_closed_state(&self, cold: &mut Cold) {
+        self.clear_window();
         cold.open_for = self.config.open_for;
     }
 
-    /// Moves to `to` by hand: `FORCED_OPEN`, `DISABLED`, or `CLOSED` (reset).
-    pub(crate) fn set_by_hand(&self, to: u64) {
+    /// Moves to `to` by hand, from any state: `FORCED_OPEN`, `DISABLED`, `CLOSED`
+    /// (reset, or `transition_to_closed`), `OPEN` (for `open_for`, or the open time
+    /// it would use next), `HALF_OPEN` (fresh trials) or `METRICS_ONLY` (fresh
+    /// window). The state starts afresh (a new epoch) even if it is already `to`;
+    /// listeners and events are told only of a change of state.
+    pub(crate) fn set_by_hand(&self, to: u64, open_for: Option<Duration>, reason: Option<String>) {
         let now = Instant::now();
         let mut cold = self.cold();
-        if to == CLOSED {
-            self.clear_closed_state(&mut cold);
+        match to {
+            CLOSED | METRICS_ONLY => self.clear_closed_state(&mut cold),
+            OPEN => {
+                let word = self.head.word.load(Ordering::Acquire);
+                cold.opened_by = Some(self.described(word, &cold));
+                let d = open_for.unwrap_or(cold.open_for);
+                let until = self.nanos(now).saturating_add(nanos_of(d));
+                self.head.open_until.store(until, Ordering::Relaxed);
+                cold.reason.clone_from(&reason);
+            }
+            HALF_OPEN => self.set_half_open_deadline(self.nanos(now)),
+            _ => {}
         }
         // The closure always answers `Some`, so both arms hold the previous word.
         let (Ok(old) | Err(old)) =
@@ -574,7 +759,10 @@ impl Shared {
         }
         cold.last_transition = Some(now);
         drop(cold);
-        let reason = (to == FORCED_OPEN).then(|| "forced open by hand".to_owned());
+        let reason = match to {
+            FORCED_OPEN => Some("forced open by hand".to_owned()),
+            _ => reason,
+        };
         self.notify(state_of(old), state_of(to), now, reason);
     }
 
@@ -626,33 +814,34 @@ impl Shared {
     // Inspection
     // -----------------------------------------------------------------------------
 
-    /// The state now; an open breaker whose open period is over turns half-open here.
+    /// The state now; an open breaker whose open period is over turns half-open here,
+    /// and a half-open one whose `max_wait_in_half_open` is over decides here.
     pub(crate) fn state(&self) -> CircuitState {
         let word = self.head.word.load(Ordering::Acquire);
-        if word & STATE == OPEN
-            && self.nanos(Instant::now()) >= self.head.open_until.load(Ordering::Relaxed)
-        {
-            self.to_half_open(word);
-            return state_of(self.head.word.load(Ordering::Acquire));
+        match word & STATE {
+            OPEN => {
+                let now = self.nanos(Instant::now());
+                if now >= self.head.open_until.load(Ordering::Relaxed) {
+                    self.to_half_open(word, now);
+                    return self.state();
+                }
+            }
+            HALF_OPEN if self.half_open_expired() => {
+                self.decide(word & TAG, true);
+                return state_of(self.head.word.load(Ordering::Acquire));
+            }
+            _ => {}
         }
         state_of(word)
     }
 
     pub(crate) fn metrics(&self) -> Metrics {
         let state = self.state();
+        let cold = self.cold();
         let word = self.head.word.load(Ordering::Acquire);
-        let counts = if word & STATE == HALF_OPEN {
-            Counts {
-                calls: field(word, FINISHED),
-                failures: field(word, TRIAL_FAILED),
-                slow: field(word, TRIAL_SLOW),
-            }
-        } else {
-            match &self.window {
-                Window::Count(window) => window.counts(),
-                Window::Time(window) => window.sum(window.index(self.nanos(Instant::now()))),
-            }
-        };
+        let (counts, min_calls_reached) = self.described(word, &cold);
+        let last_transition = cold.last_transition;
+        drop(cold);
         let share = |n: u64| {
             if counts.calls == 0 {
                 0.0
@@ -663,12 +852,15 @@ impl Shared {
         Metrics {
             state,
             calls: counts.calls,
+            successes: counts.calls - counts.failures,
             failures: counts.failures,
             slow_calls: counts.slow,
+            slow_failures: counts.slow_failed,
             failure_rate: share(counts.failures),
             slow_call_rate: share(counts.slow),
+            min_calls_reached,
             rejections: self.rejections.load(Ordering::Relaxed),
-            last_transition: self.cold().last_transition,
+            last_transition,
         }
     }
 

@@ -27,6 +27,15 @@ pub(crate) struct Counts {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
     pub(crate) slow: u64,
+    /// Slow calls that also failed: kept for metrics only, beside the counters that
+    /// decide (0 in the counts a decision is taken on).
+    pub(crate) slow_failed: u64,
+}
+
+/// Whether a slot's value is a slow failure.
+#[inline]
+fn slow_failure(slot: u8) -> bool {
+    slot & (FAILED | SLOW) == FAILED | SLOW
 }
 
 // ---------------------------------------------------------------------------------
@@ -77,6 +86,9 @@ pub(crate) struct CountWindow {
 struct Hot {
     counts: AtomicU64,
     next: AtomicU64,
+    /// Slots holding a slow failure (changed only when such a slot is written or
+    /// overwritten, after the `swap` that did it, so it is exact once writers are done).
+    slow_failed: AtomicU64,
 }
 
 impl CountWindow {
@@ -88,6 +100,7 @@ impl CountWindow {
             hot: CachePadded(Hot {
                 counts: AtomicU64::new(0),
                 next: AtomicU64::new(0),
+                slow_failed: AtomicU64::new(0),
             }),
             slots: (0..n).map(|_| AtomicU8::new(0)).collect(),
         }
@@ -117,6 +130,13 @@ impl CountWindow {
         let word = if old == slot {
             self.hot.counts.load(Ordering::Relaxed)
         } else {
+            if slow_failure(slot) != slow_failure(old) {
+                if slow_failure(slot) {
+                    self.hot.slow_failed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    self.hot.slow_failed.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
             let delta = weight(slot).wrapping_sub(weight(old));
             self.hot
                 .counts
@@ -126,10 +146,19 @@ impl CountWindow {
         (word, old == 0)
     }
 
-    /// The counts now (zeros while inconsistent).
+    /// The counts now, slow failures included (zeros while inconsistent).
     pub(crate) fn counts(&self) -> Counts {
-        self.decode(self.hot.counts.load(Ordering::Relaxed))
-            .unwrap_or_default()
+        let mut c = self
+            .decode(self.hot.counts.load(Ordering::Relaxed))
+            .unwrap_or_default();
+        let slow_failed = self.hot.slow_failed.load(Ordering::Relaxed);
+        // Out of range only for a moment, while a writer is between its two steps.
+        c.slow_failed = if slow_failed <= c.failures.min(c.slow) {
+            slow_failed
+        } else {
+            c.failures.min(c.slow)
+        };
+        c
     }
 
     /// The counts in a counts word, or `None` while a racing writer leaves them
@@ -139,6 +168,7 @@ impl CountWindow {
             calls: (word >> CALLS_SHIFT) & FIELD,
             failures: (word >> FAIL_SHIFT) & FIELD,
             slow: (word >> SLOW_SHIFT) & FIELD,
+            slow_failed: 0,
         };
         (c.calls <= self.n && c.failures <= c.calls && c.slow <= c.calls).then_some(c)
     }
@@ -147,11 +177,16 @@ impl CountWindow {
     /// counts right.
     pub(crate) fn clear(&self) {
         let mut removed: u64 = 0;
+        let mut slow_failed: u64 = 0;
         for slot in self.slots.iter() {
             let old = slot.swap(0, Ordering::Relaxed);
             removed = removed.wrapping_add(weight(old));
+            slow_failed += u64::from(slow_failure(old));
         }
         self.hot.counts.fetch_sub(removed, Ordering::Relaxed);
+        self.hot
+            .slow_failed
+            .fetch_sub(slow_failed, Ordering::Relaxed);
     }
 }
 
@@ -193,6 +228,8 @@ struct Bucket {
     calls: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
+    /// For metrics only: never part of a decision.
+    slow_failed: AtomicU64,
 }
 
 impl TimeWindow {
@@ -207,6 +244,7 @@ impl TimeWindow {
                     calls: AtomicU64::new(0),
                     failures: AtomicU64::new(0),
                     slow: AtomicU64::new(0),
+                    slow_failed: AtomicU64::new(0),
                 })
                 .collect(),
             newest: AtomicU64::new(0),
@@ -231,6 +269,9 @@ impl TimeWindow {
         }
         if slow {
             self.add(&bucket.slow, idx, stale);
+            if failed {
+                self.add(&bucket.slow_failed, idx, stale);
+            }
         }
         if failed || slow {
             self.last_bad.fetch_max(idx + 1, Ordering::Relaxed);
@@ -251,6 +292,7 @@ impl TimeWindow {
                     calls: c.load(Ordering::SeqCst),
                     failures: f.load(Ordering::SeqCst),
                     slow: s.load(Ordering::SeqCst),
+                    slow_failed: 0,
                 };
                 (self.prior_idx.load(Ordering::SeqCst) == idx).then_some(prior)
             })
@@ -283,6 +325,7 @@ impl TimeWindow {
             calls,
             failures: (prior.failures + current(&bucket.failures)).min(calls),
             slow: (prior.slow + current(&bucket.slow)).min(calls),
+            slow_failed: 0,
         }
     }
 
@@ -336,9 +379,11 @@ impl TimeWindow {
             counts.calls += live(&b.calls);
             counts.failures += live(&b.failures);
             counts.slow += live(&b.slow);
+            counts.slow_failed += live(&b.slow_failed);
         }
         counts.failures = counts.failures.min(counts.calls);
         counts.slow = counts.slow.min(counts.calls);
+        counts.slow_failed = counts.slow_failed.min(counts.failures).min(counts.slow);
         counts
     }
 
@@ -350,7 +395,7 @@ impl TimeWindow {
     /// Forgets every outcome recorded so far (counters restart at zero, tags kept).
     pub(crate) fn clear(&self) {
         for b in self.slots.iter() {
-            for word in [&b.calls, &b.failures, &b.slow] {
+            for word in [&b.calls, &b.failures, &b.slow, &b.slow_failed] {
                 let mut current = word.load(Ordering::Relaxed);
                 while let Err(actual) = word.compare_exchange_weak(
                     current,

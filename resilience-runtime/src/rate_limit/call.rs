@@ -54,6 +54,64 @@ impl Core {
         reservation.keep();
     }
 
+    /// Decides a call of cost `n` that may wait up to `max_wait` (0: not at all); a
+    /// cost above the burst is refused at once.
+    #[inline]
+    pub(crate) fn decide_n(
+        &self,
+        tat: &AtomicU64,
+        n: u32,
+        max_wait: u64,
+    ) -> Result<Decision, Rejection> {
+        if n > self.settings.burst {
+            return Err(self.never(n));
+        }
+        if n == 0 {
+            return Ok(Decision::Now);
+        }
+        Ok(self.settings.quota.decide_n(tat, self.now(), max_wait, n))
+    }
+
+    /// Decides a call of cost `n` that may not wait.
+    #[inline]
+    pub(crate) fn check_n(&self, tat: &AtomicU64, n: u32) -> Result<(), Rejection> {
+        match self.decide_n(tat, n, 0)? {
+            Decision::Now => Ok(()),
+            Decision::Refused { retry_after } => Err(self.refused(retry_after)),
+            Decision::Wait { .. } => unreachable!("a call that may not wait was told to"),
+        }
+    }
+
+    /// Takes `n` slots, waiting up to `max_wait` for them (a cancelled wait gives
+    /// them back where it can).
+    pub(crate) async fn acquire_n(&self, tat: &AtomicU64, n: u32) -> Result<(), Rejection> {
+        match self.decide_n(tat, n, self.settings.quota.max_wait)? {
+            Decision::Now => Ok(()),
+            Decision::Wait {
+                at,
+                wait,
+                prev,
+                reserved,
+            } => {
+                Box::pin(self.wait_for_slot(tat, at, wait, prev, reserved)).await;
+                Ok(())
+            }
+            Decision::Refused { retry_after } => Err(self.refused(retry_after)),
+        }
+    }
+
+    /// Admits a blocking call of cost `n`, sleeping its thread for up to `max_wait`.
+    pub(crate) fn admit_blocking_n(&self, tat: &AtomicU64, n: u32) -> Result<(), Rejection> {
+        match self.decide_n(tat, n, self.settings.quota.max_wait)? {
+            Decision::Now => Ok(()),
+            Decision::Wait { wait, .. } => {
+                std::thread::sleep(Duration::from_nanos(wait));
+                Ok(())
+            }
+            Decision::Refused { retry_after } => Err(self.refused(retry_after)),
+        }
+    }
+
     /// Admits a blocking call, sleeping its thread for up to `max_wait`.
     #[inline]
     pub(crate) fn admit_blocking(&self, tat: &AtomicU64) -> Result<(), Rejection> {
@@ -105,6 +163,73 @@ impl RateLimiter {
     #[inline]
     pub fn check(&self) -> Result<(), Rejection> {
         self.inner.core.check(&self.inner.tat.0)
+    }
+
+    /// Takes `n` slots at once if they are free now, else returns the rejection
+    /// (with the exact `retry_after` of `n` slots), never waiting: governor's
+    /// `check_n`. A cost of 0 takes nothing; a cost above the burst can never pass
+    /// and is refused with `retry_after = Duration::MAX`. One compare-and-swap, as
+    /// [`check`](Self::check).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_runtime::rate_limit::{Rate, RateLimiter};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let tokens = RateLimiter::builder("model-tokens")
+    ///     .rate(Rate::per_second(10))
+    ///     .build()
+    ///     .unwrap();
+    /// for _ in 0..3 {
+    ///     tokens.check_n(3).unwrap();
+    /// }
+    /// // 9 of the 10 slots are spent: 3 more need 200ms (two intervals of 100ms).
+    /// let refused = tokens.check_n(3).unwrap_err();
+    /// assert_eq!(refused.retry_after(), Some(Duration::from_millis(200)));
+    /// // Never satisfiable: refused at once, and the message says why.
+    /// let never = tokens.check_n(50).unwrap_err();
+    /// assert_eq!(never.retry_after(), Some(Duration::MAX));
+    /// assert!(never.to_string().contains("costs 50 but the burst is 10"));
+    /// # }
+    /// ```
+    #[inline]
+    pub fn check_n(&self, n: u32) -> Result<(), Rejection> {
+        self.inner.core.check_n(&self.inner.tat.0, n)
+    }
+
+    /// Takes `n` slots, waiting up to `max_wait` for them (async, on
+    /// `tokio::time`); else returns the rejection at once, as
+    /// [`check_n`](Self::check_n) does. Dropped while it waits, it gives the slots
+    /// back if no later call reserved some since.
+    pub async fn acquire_n(&self, n: u32) -> Result<(), Rejection> {
+        self.inner.core.acquire_n(&self.inner.tat.0, n).await
+    }
+
+    /// [`call`](Self::call) for a call of cost `n` (what `#[rate_limit(cost = n)]`
+    /// calls): runs `future` once `n` slots are taken, see
+    /// [`acquire_n`](Self::acquire_n).
+    pub async fn call_n<T, E, F>(&self, n: u32, future: F) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+    {
+        match self.acquire_n(n).await {
+            Ok(()) => self.inner.core.counted(future.await),
+            Err(rejection) => Err(E::from_rejection(rejection)),
+        }
+    }
+
+    /// The blocking form of [`call_n`](Self::call_n): sleeps the thread up to
+    /// `max_wait` for the `n` slots.
+    pub fn call_blocking_n<T, E>(&self, n: u32, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
+    where
+        E: FromRejection,
+    {
+        match self.inner.core.admit_blocking_n(&self.inner.tat.0, n) {
+            Ok(()) => self.inner.core.counted(f()),
+            Err(rejection) => Err(E::from_rejection(rejection)),
+        }
     }
 }
 

@@ -1,16 +1,17 @@
-//! Building a rate limiter: its settings, checked by `build()` or clamped for the macros.
+//! Building a rate limiter: its settings, checked by `build()` or clamped for the
+//! macros. (Keyed limiters build on these settings, in `keyed.rs`.)
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use super::gcra::Quota;
-use super::keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter};
 use super::rate::Rate;
 use super::{RATE_LIMITERS, RateLimiter};
 use crate::config::ConfigError;
 
 /// Builds a [`RateLimiter`] (or, with [`keyed`](Self::keyed), a
-/// [`KeyedRateLimiter`]), checking each setting as `#[rate_limit]` does at compile time.
+/// [`KeyedRateLimiter`](super::KeyedRateLimiter)), checking each setting as
+/// `#[rate_limit]` does at compile time.
 ///
 /// `rate` has no default; `burst` defaults to the rate's count and `max_wait` to zero
 /// (a call over the rate is refused at once).
@@ -66,14 +67,6 @@ impl RateLimiterBuilder {
     pub fn max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
         self
-    }
-
-    /// A builder for a [`KeyedRateLimiter`] with these settings: one limit per key.
-    pub fn keyed(self) -> KeyedRateLimiterBuilder {
-        KeyedRateLimiterBuilder {
-            limiter: self,
-            max_keys: DEFAULT_MAX_KEYS,
-        }
     }
 
     /// The limiter, or what is wrong with its settings. Not registered: see
@@ -148,78 +141,5 @@ impl Settings {
                 max_wait: u64::try_from(max_wait.as_nanos()).unwrap_or(u64::MAX),
             },
         }
-    }
-}
-
-/// Builds a [`KeyedRateLimiter`]: a [`RateLimiterBuilder`]'s settings, applied to
-/// each key, plus the most keys held at once.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct KeyedRateLimiterBuilder {
-    pub(crate) limiter: RateLimiterBuilder,
-    pub(crate) max_keys: usize,
-}
-
-impl KeyedRateLimiterBuilder {
-    /// See [`RateLimiterBuilder::rate`].
-    pub fn rate(mut self, rate: Rate) -> Self {
-        self.limiter = self.limiter.rate(rate);
-        self
-    }
-
-    /// See [`RateLimiterBuilder::burst`].
-    pub fn burst(mut self, burst: u32) -> Self {
-        self.limiter = self.limiter.burst(burst);
-        self
-    }
-
-    /// See [`RateLimiterBuilder::max_wait`].
-    pub fn max_wait(mut self, max_wait: Duration) -> Self {
-        self.limiter = self.limiter.max_wait(max_wait);
-        self
-    }
-
-    /// At most `n` keys are tracked (at least 1); when a new key comes with `n` held,
-    /// the least recently used key is forgotten, and starts again with a full burst if
-    /// it comes back. Default 10 000.
-    pub fn max_keys(mut self, n: usize) -> Self {
-        self.max_keys = n;
-        self
-    }
-
-    /// The keyed limiter, or what is wrong with its settings. Not registered.
-    pub fn build(self) -> Result<KeyedRateLimiter, ConfigError> {
-        self.check_max_keys()?;
-        Ok(KeyedRateLimiter::new(
-            self.limiter.checked()?,
-            self.max_keys,
-        ))
-    }
-
-    /// The keyed limiter registered under this name, or this one, built and
-    /// registered now (the first configuration registered under a name wins).
-    pub fn register(self) -> Result<KeyedRateLimiter, ConfigError> {
-        self.check_max_keys()?;
-        let settings = self.limiter.checked()?;
-        Ok(super::keyed::register(settings, self.max_keys))
-    }
-
-    /// For the `#[rate_limit(key = ...)]` macro: like [`register`](Self::register),
-    /// but never fails; clamps as [`RateLimiterBuilder::register_clamped`] does, and
-    /// `max_keys = 0` is 1.
-    #[doc(hidden)]
-    pub fn register_clamped(self) -> KeyedRateLimiter {
-        super::keyed::register(self.limiter.clamped(), self.max_keys.max(1))
-    }
-
-    fn check_max_keys(&self) -> Result<(), ConfigError> {
-        if self.max_keys == 0 {
-            return Err(ConfigError::new(
-                "rate_limit",
-                "max_keys",
-                "must be at least 1",
-            ));
-        }
-        Ok(())
     }
 }

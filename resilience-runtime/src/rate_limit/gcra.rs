@@ -13,6 +13,10 @@
 //!
 //! The state starts at 0, so a new limiter (or a new key) allows a full burst at once.
 //! Each decision is one compare-and-swap of `tat`; a refusal writes nothing.
+//!
+//! A call of cost `n` (1 ≤ n ≤ burst) takes `n` slots at once: it is admitted when
+//! `now >= tat + (n − 1) × T − tau`, and sets `tat = max(tat, now) + n × T`; with
+//! `n = 1` this is the rule above. It is still one compare-and-swap of the same word.
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -56,6 +60,37 @@ impl Quota {
                 return Decision::Refused { retry_after: wait };
             }
             let next = current.max(now).saturating_add(self.interval);
+            match tat.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) if wait == 0 => return Decision::Now,
+                Ok(_) => {
+                    return Decision::Wait {
+                        at: earliest,
+                        wait,
+                        prev: current,
+                        reserved: next,
+                    };
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Decides one call of cost `n` (1 ≤ n ≤ burst, checked by the caller) at `now`,
+    /// waiting at most `max_wait`: [`decide`](Self::decide) with `n` slots taken at
+    /// once.
+    #[inline]
+    pub(crate) fn decide_n(&self, tat: &AtomicU64, now: u64, max_wait: u64, n: u32) -> Decision {
+        let increment = self.interval.saturating_mul(u64::from(n));
+        // The first slot is the one `tau` allows; the other `n - 1` follow it.
+        let extra = increment - self.interval;
+        let mut current = tat.load(Ordering::Relaxed);
+        loop {
+            let earliest = current.saturating_add(extra).saturating_sub(self.tau);
+            let wait = earliest.saturating_sub(now);
+            if wait > max_wait {
+                return Decision::Refused { retry_after: wait };
+            }
+            let next = current.max(now).saturating_add(increment);
             match tat.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) if wait == 0 => return Decision::Now,
                 Ok(_) => {

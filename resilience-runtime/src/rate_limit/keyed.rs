@@ -5,15 +5,99 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
-use super::config::{KeyedRateLimiterBuilder, Settings};
+use super::config::Settings;
 use super::gcra::Decision;
 use super::{Core, Rate, RateLimiterBuilder};
+use crate::config::ConfigError;
 use crate::keyed::KeyedMap;
 use crate::named::Registry;
 use crate::rejection::{FromRejection, Rejection};
 use crate::sync::{Arc, AtomicU64};
 
 pub use crate::keyed::DEFAULT_MAX_KEYS;
+
+impl RateLimiterBuilder {
+    /// A builder for a [`KeyedRateLimiter`] with these settings: one limit per key.
+    pub fn keyed(self) -> KeyedRateLimiterBuilder {
+        KeyedRateLimiterBuilder {
+            limiter: self,
+            max_keys: DEFAULT_MAX_KEYS,
+        }
+    }
+}
+
+/// Builds a [`KeyedRateLimiter`]: a [`RateLimiterBuilder`]'s settings, applied to
+/// each key, plus the most keys held at once.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct KeyedRateLimiterBuilder {
+    pub(crate) limiter: RateLimiterBuilder,
+    pub(crate) max_keys: usize,
+}
+
+impl KeyedRateLimiterBuilder {
+    /// See [`RateLimiterBuilder::rate`].
+    pub fn rate(mut self, rate: Rate) -> Self {
+        self.limiter = self.limiter.rate(rate);
+        self
+    }
+
+    /// See [`RateLimiterBuilder::burst`].
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.limiter = self.limiter.burst(burst);
+        self
+    }
+
+    /// See [`RateLimiterBuilder::max_wait`].
+    pub fn max_wait(mut self, max_wait: Duration) -> Self {
+        self.limiter = self.limiter.max_wait(max_wait);
+        self
+    }
+
+    /// At most `n` keys are tracked (at least 1); when a new key comes with `n` held,
+    /// the least recently used key is forgotten, and starts again with a full burst if
+    /// it comes back. Default 10 000.
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// The keyed limiter, or what is wrong with its settings. Not registered.
+    pub fn build(self) -> Result<KeyedRateLimiter, ConfigError> {
+        self.check_max_keys()?;
+        Ok(KeyedRateLimiter::new(
+            self.limiter.checked()?,
+            self.max_keys,
+        ))
+    }
+
+    /// The keyed limiter registered under this name, or this one, built and
+    /// registered now (the first configuration registered under a name wins).
+    pub fn register(self) -> Result<KeyedRateLimiter, ConfigError> {
+        self.check_max_keys()?;
+        let settings = self.limiter.checked()?;
+        Ok(register(settings, self.max_keys))
+    }
+
+    /// For the `#[rate_limit(key = ...)]` macro: like [`register`](Self::register),
+    /// but never fails; clamps as [`RateLimiterBuilder::register_clamped`] does, and
+    /// `max_keys = 0` is 1.
+    #[doc(hidden)]
+    pub fn register_clamped(self) -> KeyedRateLimiter {
+        register(self.limiter.clamped(), self.max_keys.max(1))
+    }
+
+    fn check_max_keys(&self) -> Result<(), ConfigError> {
+        if self.max_keys == 0 {
+            return Err(ConfigError::new(
+                "rate_limit",
+                "max_keys",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Every keyed rate limiter registered by name.
 pub(crate) static KEYED_RATE_LIMITERS: Registry<KeyedRateLimiter> = Registry::new();
@@ -135,6 +219,62 @@ impl KeyedRateLimiter {
         K: crate::PolicyKey,
     {
         self.inner.core.check(&self.state(key))
+    }
+
+    /// Takes `n` slots of `key` at once if they are free now, else returns the
+    /// rejection; never waits. As [`RateLimiter::check_n`](super::RateLimiter::check_n).
+    #[inline]
+    pub fn check_n<K>(&self, key: &K, n: u32) -> Result<(), Rejection>
+    where
+        K: crate::PolicyKey,
+    {
+        self.inner.core.check_n(&self.state(key), n)
+    }
+
+    /// Takes `n` slots of `key`, waiting up to `max_wait` for them. As
+    /// [`RateLimiter::acquire_n`](super::RateLimiter::acquire_n).
+    pub async fn acquire_n<K>(&self, key: &K, n: u32) -> Result<(), Rejection>
+    where
+        K: crate::PolicyKey,
+    {
+        let tat = self.state(key);
+        self.inner.core.acquire_n(&tat, n).await
+    }
+
+    /// [`call`](Self::call) for a call of cost `n` (what `#[rate_limit(key = ..,
+    /// cost = n)]` calls).
+    pub async fn call_n<K, T, E, F>(&self, key: K, n: u32, future: F) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+    {
+        let admitted = {
+            let tat = self.state(&key);
+            self.inner.core.acquire_n(&tat, n).await
+        };
+        match admitted {
+            Ok(()) => self.inner.core.counted(future.await),
+            Err(rejection) => Err(E::from_rejection(rejection)),
+        }
+    }
+
+    /// The blocking form of [`call_n`](Self::call_n).
+    pub fn call_blocking_n<K, T, E>(
+        &self,
+        key: K,
+        n: u32,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        K: crate::PolicyKey,
+        E: FromRejection,
+    {
+        let admitted = self.inner.core.admit_blocking_n(&self.state(&key), n);
+        match admitted {
+            Ok(()) => self.inner.core.counted(f()),
+            Err(rejection) => Err(E::from_rejection(rejection)),
+        }
     }
 
     /// How many calls with `key` would be admitted at once now (the burst, for a key

@@ -55,6 +55,17 @@
 //!   async call that is cancelled gives its slot back if no later call reserved one
 //!   after it; otherwise the slot stays spent, which keeps every later reservation on
 //!   time. Default `max_wait` is zero: refused at once.
+//! - **Weighted calls.** A call may take several slots at once:
+//!   `#[rate_limit(cost = expr)]` (a `u32` expression over the arguments, e.g.
+//!   `cost = body.len() as u32`, or the tokens of a model request), and by hand
+//!   [`RateLimiter::check_n`], [`RateLimiter::acquire_n`] (waits up to `max_wait`),
+//!   [`RateLimiter::call_n`] and their keyed forms. A call of cost `n` takes the
+//!   slots of `n` calls in one compare-and-swap: after a quiet period, `burst / n`
+//!   such calls go at once, then one every `n × T`. A cost of 0 takes nothing. A cost
+//!   above `burst` could never pass: it is refused at once with
+//!   `Rejection::RateLimited { retry_after: Duration::MAX }` (never a wait), whose
+//!   message says so ("this call costs 500 but the burst is 100"); a literal cost
+//!   above a literal burst is a compile error.
 //! - **Time** is `tokio::time`, so `tokio::time::pause()` drives it: after a refusal
 //!   with `retry_after = r`, a call made `r` later is admitted. (A waiting call's slot is
 //!   reserved to the nanosecond, but its sleep ends on a tick of `tokio`'s millisecond
@@ -80,9 +91,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use config::{KeyedRateLimiterBuilder, RateLimiterBuilder};
+pub use config::RateLimiterBuilder;
 pub(crate) use keyed::KEYED_RATE_LIMITERS;
-pub use keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter};
+pub use keyed::{DEFAULT_MAX_KEYS, KeyedRateLimiter, KeyedRateLimiterBuilder};
 pub use rate::Rate;
 
 use crate::events::{EventKind, PolicyKind};
@@ -144,6 +155,26 @@ impl Core {
     /// The instant `at` nanoseconds after the epoch.
     pub(crate) fn instant(&self, at: u64) -> Option<Instant> {
         self.epoch.checked_add(Duration::from_nanos(at))
+    }
+
+    /// A call of cost `n` above the burst: it can never pass, so it is refused at
+    /// once with `retry_after = Duration::MAX` (never a wait), and its message says
+    /// what it costs.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn never(&self, n: u32) -> Rejection {
+        crate::rejection::explain_with(crate::rejection::Source::RateLimit, limit_detail);
+        crate::rejection::explain_with(crate::rejection::Source::RateLimitCost, cost_detail);
+        remember_cost(&self.settings.name, n, self.settings.burst);
+        let rejection = Rejection::RateLimited {
+            name: self.settings.name.clone(),
+            retry_after: Duration::MAX,
+        };
+        self.stats.add(Count::Rejected);
+        self.stats.emit(|| EventKind::Rejected {
+            rejection: rejection.clone(),
+        });
+        rejection
     }
 
     #[cold]
@@ -237,6 +268,33 @@ impl std::fmt::Debug for RateLimiter {
             .field("max_wait", &s.max_wait)
             .finish()
     }
+}
+
+/// The last call of each limiter's name refused for costing more than the burst:
+/// `(cost, burst)`, for its rejection's message. At most 256 names are kept.
+static OVERSIZED: std::sync::Mutex<Option<CostsByName>> = std::sync::Mutex::new(None);
+
+/// `(cost, burst)` by limiter name.
+type CostsByName = std::collections::HashMap<Cow<'static, str>, (u32, u32)>;
+
+#[allow(clippy::ptr_arg)] // cloning the `Cow` keeps a borrowed name unallocated
+fn remember_cost(name: &Cow<'static, str>, cost: u32, burst: u32) {
+    let mut guard = OVERSIZED.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(Default::default);
+    if map.len() >= 256 && !map.contains_key(name) {
+        map.clear();
+    }
+    map.insert(name.clone(), (cost, burst));
+}
+
+/// Why a call of the rate limiter `name` can never be admitted, e.g. `this call costs
+/// 500 but the burst is 100, so it can never be admitted`.
+fn cost_detail(name: &str) -> Option<String> {
+    let guard = OVERSIZED.lock().unwrap_or_else(|e| e.into_inner());
+    let (cost, burst) = *guard.as_ref()?.get(name)?;
+    Some(format!(
+        "this call costs {cost} but the burst is {burst}, so it can never be admitted"
+    ))
 }
 
 /// The quota of the rate limiter `name`, for a rejection's message, e.g.
