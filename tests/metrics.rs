@@ -507,10 +507,24 @@ async fn published_call() -> Result<(), ApiError> {
     Ok(())
 }
 
-#[tokio::test(start_paused = true)]
-async fn the_publisher_publishes_at_once_then_every_period_until_aborted() {
-    let name = "metrics-publisher";
+/// A current-thread runtime with paused time, for the tests that hold [`global`]'s
+/// lock (a std lock, held outside the runtime, not across its awaits).
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_publisher_publishes_at_once_then_every_period_until_aborted() {
     let (snapshotter, _lock) = global();
+    paused_runtime().block_on(publishes_periodically(snapshotter));
+}
+
+async fn publishes_periodically(snapshotter: &Snapshotter) {
+    let name = "metrics-publisher";
     published_call().await.unwrap();
     let publisher = resilience_runtime::metrics::spawn_publisher(Duration::from_secs(10));
     tokio::task::yield_now().await;
@@ -566,10 +580,11 @@ fn the_publisher_does_not_keep_its_runtime_alive_and_a_zero_period_is_allowed() 
         .enable_time()
         .build()
         .unwrap();
-    let publisher = runtime.block_on(async {
-        published_call_zero().await.unwrap();
+    runtime.block_on(published_call_zero()).unwrap();
+    let publisher = {
+        let _inside = runtime.enter();
         resilience_runtime::metrics::spawn_publisher(Duration::ZERO)
-    });
+    };
     runtime.block_on(async { sleep(MS * 5).await });
     assert!(!publisher.is_finished(), "runs until stopped");
     assert!(
