@@ -359,3 +359,36 @@ async fn timeouts_fallbacks_and_refusals_are_debug_with_their_fields() {
     assert_eq!(limited[0].field("retry_after"), "1s");
     assert_eq!(limited[0].message, err.to_string());
 }
+
+#[bulkhead(max_concurrent = adaptive(initial = 8, min = 1, max = 16), name = "tracing-adaptive")]
+async fn adaptive_failing() -> Result<(), ApiError> {
+    sleep(Duration::from_millis(1)).await;
+    Err(ApiError::Backend)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_adaptive_limit_moving_is_debug_with_from_and_to() {
+    let name = "tracing-adaptive";
+    let (_guard, seen) = capture(Level::TRACE);
+    for _ in 0..20 {
+        let _ = adaptive_failing().await;
+    }
+    let events = of(&seen, name);
+    assert!(!events.is_empty(), "failing calls shrink the limit");
+    let mut limit = 8;
+    for e in &events {
+        assert_eq!((e.level, e.field("kind")), (Level::DEBUG, "limit_changed"));
+        assert_eq!(e.field("policy"), "bulkhead");
+        let from: usize = e.field("from").parse().unwrap();
+        let to: usize = e.field("to").parse().unwrap();
+        assert_eq!(from, limit, "each move starts where the last ended");
+        assert!(to < from, "failures only shrink it: {e:?}");
+        assert_eq!(
+            e.message,
+            format!("bulkhead '{name}': limit moved from {from} to {to}")
+        );
+        limit = to;
+    }
+    let now = registry::bulkhead(name).unwrap().limit();
+    assert_eq!(limit, now);
+}
