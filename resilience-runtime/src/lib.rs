@@ -128,11 +128,14 @@
 //!
 //! ## `#[circuit_breaker]`
 //!
-//! States `Closed`, `Open`, `HalfOpen`, plus `ForcedOpen` and `Disabled` set by hand.
+//! States `Closed`, `Open`, `HalfOpen`, plus `ForcedOpen`, `Disabled` and `MetricsOnly`
+//! set by hand (`transition_to_open`, `_open_for`, `_half_open`, `_closed`,
+//! `_metrics_only`, as Resilience4j's).
 //! Arguments: `name`, `failure_rate` (0.5), `window = count(N) | time("60s")`
 //! (`count(100)`), `min_calls` (100, capped at N), `consecutive_failures` (off),
 //! `slow_call` / `slow_call_rate` (off / 1.0), `open_for` (60s), `open_for_max` (off),
-//! `half_open_calls` (10), `record_if`, `key` / `max_keys` (10 000). The
+//! `open_for_factor` (2.0), `half_open_calls` (10), `max_wait_in_half_open` (off),
+//! `record_if`, `key` / `max_keys` (10 000). The
 //! [`circuit_breaker`](mod@circuit_breaker) module documents each, the states and the
 //! registry ([`registry::circuit_breaker`]).
 //!
@@ -174,10 +177,12 @@
 //! [`Rejection::BulkheadFull`]. `max_concurrent = adaptive(initial = 20, min = 1,
 //! max = 200)` moves the limit with latency and failures; see [`mod@bulkhead`].
 //!
-//! `#[rate_limit(rate = "100/s", burst = 10, max_wait = "0s", key = expr, name = "...")]`:
-//! GCRA; `burst` defaults to the rate's count; a call over the rate waits up to
-//! `max_wait` for its slot, else gets [`Rejection::RateLimited`] with the exact
-//! `retry_after`; see [`mod@rate_limit`].
+//! `#[rate_limit(rate = "100/s", burst = 10, max_wait = "0s", cost = expr, key = expr,
+//! name = "...")]`: GCRA; `burst` defaults to the rate's count; a call takes `cost`
+//! slots (default 1; a `u32` expression over the arguments, e.g. the tokens of a
+//! model request); a call over the rate waits up to `max_wait` for its slots, else
+//! gets [`Rejection::RateLimited`] with the exact `retry_after`; see
+//! [`mod@rate_limit`].
 //!
 //! ```
 //! use resilience_runtime::{bulkhead, rate_limit, Rejection};
