@@ -12,7 +12,7 @@
 //! | `GET /metrics` | the metric set of [`series`](resilience_runtime::series) in the Prometheus text format |
 //!
 //! Any other path answers `404 Not Found`. [`serve`] runs the router alone on an
-//! address.
+//! address ([`serve_on`]: on a listener already bound).
 //!
 //! ```
 //! use axum::Router;
@@ -111,7 +111,21 @@ pub fn router() -> Router {
 /// # }
 /// ```
 pub async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_on(tokio::net::TcpListener::bind(addr).await?).await
+}
+
+/// Serves [`router`] alone on a listener already bound, e.g. to `127.0.0.1:0` when the
+/// caller wants the port the system picked before serving.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// println!("dashboard on http://{}/", listener.local_addr()?);
+/// let dashboard = tokio::spawn(resilience_dashboard::serve_on(listener));
+/// # dashboard.abort();
+/// # Ok(()) }
+/// ```
+pub async fn serve_on(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     axum::serve(listener, router()).await
 }
 
