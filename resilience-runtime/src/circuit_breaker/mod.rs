@@ -16,8 +16,11 @@
 //!     │                                                   │          ▼
 //!     └──────────────────────────── HalfOpen ─────────────┘ all trials done,
 //!                                                          at or above a threshold
-//!   ForcedOpen (refuses all) and Disabled (admits all, records nothing):
-//!   set by hand with force_open() / disable(); reset() returns to Closed.
+//!   ForcedOpen (refuses all), Disabled (admits all, records nothing) and
+//!   MetricsOnly (admits and records all, never opens): set by hand with
+//!   force_open() / disable() / transition_to_metrics_only(); reset() returns to
+//!   Closed. transition_to_open(), _open_for(d), _half_open(), _closed() reach the
+//!   others by hand, from any state.
 //! ```
 //!
 //! # Settings
@@ -35,8 +38,10 @@
 //! | `slow_call` | a call that takes strictly longer is slow | off (no clock read) |
 //! | `slow_call_rate` | opens when `slow / calls >= slow_call_rate`; 0 < x ≤ 1 | `1.0` when `slow_call` is given |
 //! | `open_for` | time spent open before trials: opened at `t`, the first trial is admitted at `t + open_for` exactly | `60s` |
-//! | `open_for_max` | each re-open from half-open doubles the open time, up to this; closing resets it | off (no doubling) |
+//! | `open_for_max` | each re-open from half-open multiplies the open time by `open_for_factor`, up to this; closing resets it | off (no growth) |
+//! | `open_for_factor` | with `open_for_max`: what each re-open multiplies the open time by; finite, > 1 | `2.0` |
 //! | `half_open_calls` | trials admitted in half-open (1 ≤ N ≤ 4095); other calls are refused at once | `10` |
+//! | `max_wait_in_half_open` | if the trials have not all finished this long after the breaker turned half-open, it decides on those that finished, and re-opens if none did | off |
 //! | `record_if` | `fn(&E) -> bool`: only errors it accepts are failures; the others count as neither | every error |
 //! | `key`, `max_keys` | one breaker per key value, at most `max_keys` held, least recently used dropped ([`KeyedCircuitBreaker`]) | none; `10_000` |
 //!
@@ -62,13 +67,39 @@
 //! - **Half-open.** Exactly `half_open_calls` trials are admitted; the rest are refused
 //!   with `retry_after` zero. Once all trials have finished, their failure share and
 //!   slow share decide: both below the thresholds closes (with an empty window),
-//!   otherwise the breaker re-opens, for twice the last open time if `open_for_max` is
-//!   set. A call admitted before a transition never counts towards the next state's
-//!   decision.
+//!   otherwise the breaker re-opens, for `open_for_factor` (2) times the last open
+//!   time if `open_for_max` is set. With `max_wait_in_half_open`, a trial that never
+//!   finishes cannot hold the breaker half-open: once that long has passed since it
+//!   turned half-open (the first call or query after the open period), the first
+//!   call or [`state`](CircuitBreaker::state) / [`metrics`](CircuitBreaker::metrics)
+//!   query decides on the trials finished by then (their shares), and re-opens if
+//!   none did; no task or timer runs for it, and a trial that finishes later counts
+//!   for nothing. A call admitted before a transition never counts towards the next
+//!   state's decision.
+//! - **Metrics** ([`CircuitBreaker::metrics`]): the current window (closed,
+//!   metrics-only, disabled, forced open; a time window as of now), the trials
+//!   finished so far (half-open), or, while open, what opened it, as the rejection's
+//!   message says: the window at the moment it opened (kept: a time window's counts
+//!   do not slide away while the breaker is open), or the trials that re-opened it.
 //! - **By hand.** [`force_open`](CircuitBreaker::force_open) refuses every call until
 //!   [`reset`](CircuitBreaker::reset) (`retry_after` is `Duration::MAX`);
 //!   [`disable`](CircuitBreaker::disable) admits every call and records nothing;
 //!   `reset` closes with an empty window and the base open time, from any state.
+//!   Resilience4j's manual controls, from any state, each emitting `StateChanged` with
+//!   a reason that says it was done by hand:
+//!   [`transition_to_open`](CircuitBreaker::transition_to_open) ("opened by hand",
+//!   for the open time it would use next),
+//!   [`transition_to_open_for(d)`](CircuitBreaker::transition_to_open_for) (until `d`
+//!   from now), [`transition_to_half_open`](CircuitBreaker::transition_to_half_open)
+//!   (fresh trials), [`transition_to_closed`](CircuitBreaker::transition_to_closed)
+//!   (a fresh window) and
+//!   [`transition_to_metrics_only`](CircuitBreaker::transition_to_metrics_only): every
+//!   call admitted and recorded (window, rates, events, metrics), but the breaker
+//!   never opens, until another transition or `reset`.
+//! - **Caller-timed outcomes.** [`Permit::record_success_in(d)`](Permit::record_success_in)
+//!   and [`record_failure_in(d)`](Permit::record_failure_in) record an outcome whose
+//!   duration the caller measured; it is slow if `d` is longer than `slow_call`
+//!   (Resilience4j's `onSuccess(duration)` / `onError(duration)`).
 //! - **Time** is `tokio::time`, so `tokio::time::pause()` drives open periods, time
 //!   windows and slow-call durations in tests (outside a runtime it is the system's
 //!   monotonic clock).
@@ -272,10 +303,10 @@ pub struct Transition {
     /// When it took effect (`tokio::time`). Open to half-open is dated at the end of
     /// the open period, even when the next call comes later.
     pub at: Instant,
-    /// Why, for a change to `Open` ("6 of the last 10 calls failed (60% >= 50%)") or
-    /// `ForcedOpen` ("forced open by hand"), for a half-open breaker that decided at
-    /// `max_wait_in_half_open`, and for every `transition_to_*` ("opened by hand",
-    /// "closed by hand", ...); `None` otherwise.
+    /// Why, for a change to `Open` ("6 of the last 10 calls failed (60% >= 50%)", "no
+    /// trial call finished within 30s of turning half-open") or `ForcedOpen` ("forced
+    /// open by hand"), and for every `transition_to_*` ("opened by hand", "closed by
+    /// hand", ...); `None` otherwise.
     pub reason: Option<String>,
 }
 
