@@ -22,16 +22,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(3);
 
 /// A stream of events for one client.
 pub(crate) async fn events() -> impl IntoResponse {
-    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-    // Runs on the policy's thread: never block, drop the event when the queue is full.
-    let subscription = events::subscribe(move |event| {
-        let _ = tx.try_send((event.clone(), SystemTime::now()));
-    });
-    Sse::new(EventStream {
-        queue: rx,
-        _subscription: subscription,
-    })
-    .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(EventStream::subscribe()).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 /// One client's events. Dropping it (hyper does when the client disconnects) drops the
@@ -39,6 +30,21 @@ pub(crate) async fn events() -> impl IntoResponse {
 pub(crate) struct EventStream {
     queue: mpsc::Receiver<(Event, SystemTime)>,
     _subscription: Subscription,
+}
+
+impl EventStream {
+    /// Subscribes a listener that queues every event for this stream.
+    fn subscribe() -> EventStream {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        // Runs on the policy's thread: never block, drop the event when the queue is full.
+        let subscription = events::subscribe(move |event| {
+            let _ = tx.try_send((event.clone(), SystemTime::now()));
+        });
+        EventStream {
+            queue: rx,
+            _subscription: subscription,
+        }
+    }
 }
 
 impl futures_core::Stream for EventStream {
@@ -138,4 +144,82 @@ fn state(state: CircuitState) -> Value {
 /// past what JSON numbers carry exactly, but stays finite.
 fn seconds(duration: Duration) -> Value {
     json!(duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_core::Stream;
+    use resilience_runtime::CircuitBreaker;
+
+    /// The tests take turns: listeners hear every event of the process.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn a_client_that_reads_nothing_keeps_at_most_its_queue_and_never_holds_up_a_policy() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stream = EventStream::subscribe();
+        assert_eq!(events::listener_count(), 1);
+        let breaker = CircuitBreaker::builder("queue-test").build().unwrap();
+        // Far more events than the queue holds, none read: each is emitted at once.
+        let started = std::time::Instant::now();
+        for _ in 0..2 * EVENT_QUEUE {
+            breaker.force_open();
+            breaker.reset();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut queued = Vec::new();
+        while let Poll::Ready(Some(event)) = Pin::new(&mut stream).poll_next(&mut cx) {
+            queued.push(event.unwrap());
+        }
+        assert_eq!(
+            queued.len(),
+            EVENT_QUEUE,
+            "the oldest events kept, the rest dropped"
+        );
+        drop(stream);
+        assert_eq!(
+            events::listener_count(),
+            0,
+            "the listener goes with the stream"
+        );
+    }
+
+    #[test]
+    fn the_json_of_an_event_has_its_kind_fields_message_and_timestamp() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let _subscription = events::subscribe(move |e| {
+            if e.name == "json-test" {
+                sink.lock().unwrap().push(e.clone());
+            }
+        });
+        let breaker = CircuitBreaker::builder("json-test").build().unwrap();
+        breaker.force_open();
+        let event = seen.lock().unwrap()[0].clone();
+        let at = UNIX_EPOCH + Duration::from_millis(1_764_579_600_123);
+        let json = to_json(&event, at);
+        assert_eq!(json["policy"], "circuit_breaker");
+        assert_eq!(json["name"], "json-test");
+        assert_eq!(json["kind"], "state_changed");
+        assert_eq!(
+            (&json["from"], &json["to"]),
+            (&json!("closed"), &json!("forced_open"))
+        );
+        assert_eq!(json["message"], event.to_string());
+        assert_eq!(json["timestamp"], 1_764_579_600_123u64);
+
+        let rejection = Rejection::RateLimited {
+            name: "api".into(),
+            retry_after: Duration::from_millis(250),
+        };
+        let mut object = Map::new();
+        kind_fields(&EventKind::Rejected { rejection }, &mut object);
+        assert_eq!(
+            Value::Object(object),
+            json!({"rejection": "rate_limited", "retry_after": 0.25})
+        );
+    }
 }

@@ -38,16 +38,18 @@
 //! colour, failure rates, bulkhead fill (running / limit, and calls waiting),
 //! rejections, retries and fallbacks, and the latest events with their diagnoses. The
 //! page finds the other endpoints relative to its own address, so it works at any
-//! nesting path, with or without a trailing slash.
+//! nesting path, with or without a trailing slash. It is served with a
+//! `Content-Security-Policy` that lets it load nothing from anywhere else, and it
+//! writes every name and message as text, never as markup.
 //!
 //! # Events
 //!
 //! Each client of `/events` gets its own listener ([`events::subscribe`]), dropped when
-//! the client goes away (hyper notices a closed connection when it next writes, and a
-//! keep-alive comment is written every few seconds). The listener runs on the thread of
-//! the policy that emitted the event, so it never waits: it puts the event in the
-//! client's bounded queue (capacity [`EVENT_QUEUE`]), and a client too slow to keep up
-//! misses events instead of growing memory. Each server-sent event is a plain `data:`
+//! the client goes away: hyper notices a closed connection at once, and a keep-alive
+//! comment written every 3 seconds finds a peer that vanished without closing it. The
+//! listener runs on the thread of the policy that emitted the event, so it never
+//! waits: it puts the event in the client's bounded queue (capacity [`EVENT_QUEUE`]),
+//! and a client too slow to keep up misses events instead of growing memory. Each server-sent event is a plain `data:`
 //! message (no `event:` name, so `EventSource.onmessage` sees them all) holding one
 //! JSON object:
 //!
