@@ -223,3 +223,51 @@ fn racing_failures_open_the_breaker_once() {
         assert_eq!(b.metrics().state, CircuitState::Open);
     });
 }
+
+#[test]
+fn a_trial_outcome_racing_transition_to_half_open_counts_only_for_its_trials() {
+    loom::model(|| {
+        let b = builder(1).build().unwrap();
+        open(&b);
+        let trial = b.try_acquire().unwrap();
+        assert!(trial.is_trial());
+        let mover = {
+            let b = b.clone();
+            thread::spawn(move || b.transition_to_half_open())
+        };
+        // Decides before the transition (re-opens), or arrives after it and counts
+        // for nothing: either way fresh trials follow.
+        trial.record_failure();
+        mover.join().unwrap();
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        let fresh = b.try_acquire().unwrap();
+        assert!(fresh.is_trial());
+        fresh.record_success();
+        assert_eq!(b.state(), CircuitState::Closed);
+    });
+}
+
+#[test]
+fn a_failure_racing_transition_to_metrics_only_never_leaves_it_open() {
+    loom::model(|| {
+        let b = CircuitBreaker::builder("loom-metrics-only")
+            .window(Window::Count(1))
+            .build()
+            .unwrap();
+        let permit = b.try_acquire().unwrap();
+        let mover = {
+            let b = b.clone();
+            thread::spawn(move || b.transition_to_metrics_only())
+        };
+        // Opens the breaker before the transition, or is not recorded after it.
+        permit.record_failure();
+        mover.join().unwrap();
+        assert_eq!(b.state(), CircuitState::MetricsOnly);
+        b.try_acquire().unwrap().record_failure();
+        let m = b.metrics();
+        assert_eq!(
+            (m.state, m.calls, m.failures),
+            (CircuitState::MetricsOnly, 1, 1)
+        );
+    });
+}
