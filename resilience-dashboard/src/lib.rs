@@ -19,8 +19,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! // The service's own routes, with the dashboard under /resilience/.
-//! let app: Router = Router::new().nest("/resilience", resilience_dashboard::router());
+//! // The service's own routes, with the dashboard under /resilience. (`nest_service`
+//! // serves its page at both /resilience and /resilience/; axum's `nest` only at the
+//! // first.)
+//! let app: Router = Router::new().nest_service("/resilience", resilience_dashboard::router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! println!("dashboard on http://{}/resilience/", listener.local_addr()?);
 //! let server = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -91,7 +91,12 @@ async fn the_snapshot_lists_each_policy_with_its_counters() {
 async fn the_router_works_nested_under_a_prefix() {
     let addr = start("/resilience").await;
     CircuitBreaker::builder("dash-nested").register().unwrap();
-    assert_eq!(get(addr, "/resilience").await.status, 200);
+    // Under `nest_service`, with or without the trailing slash.
+    for page in ["/resilience", "/resilience/"] {
+        let page = get(addr, page).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.starts_with("<!doctype html>"));
+    }
     let json = get(addr, "/resilience/snapshot.json").await;
     assert_eq!(json.status, 200);
     assert!(json.body.contains("\"dash-nested\""), "{}", json.body);

@@ -28,7 +28,8 @@ impl From<Rejection> for CallError {
     }
 }
 
-/// Serves `resilience_dashboard::router()` nested at `prefix` ("" for the root) on
+/// Serves `resilience_dashboard::router()` under `prefix` ("" for the root, else with
+/// `nest_service`, as the crate docs advise) on
 /// 127.0.0.1 (a port the system picks), on the current runtime; the server stops when
 /// the runtime does.
 pub async fn start(prefix: &str) -> SocketAddr {
@@ -37,7 +38,7 @@ pub async fn start(prefix: &str) -> SocketAddr {
     let app = if prefix.is_empty() {
         resilience_dashboard::router()
     } else {
-        axum::Router::new().nest(prefix, resilience_dashboard::router())
+        axum::Router::new().nest_service(prefix, resilience_dashboard::router())
     };
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
