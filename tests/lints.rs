@@ -479,3 +479,140 @@ async fn every_shape_runs() {
         Ok("id2".to_string())
     );
 }
+
+/// Bodies written on one line, as rustfmt leaves them only when told to: each
+/// attribute, async and plain (where it allows), free functions, methods of every
+/// receiver, patterns, trait impls and a stack. `unused_braces` once fired on every
+/// one of them.
+#[rustfmt::skip]
+mod one_line {
+    use std::sync::Arc;
+
+    use resilience_runtime::{bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout};
+
+    use super::Error;
+
+    #[retry(max_attempts = 3)] pub async fn retry_async() -> Result<u32, Error> { Ok(1) }
+    #[retry(max_attempts = 3)] pub fn retry_plain() -> Result<u32, Error> { Ok(1) }
+    #[retry(max_attempts = 3)] pub async fn retry_owned(s: String) -> Result<usize, Error> { Ok(s.len()) }
+    #[retry(max_attempts = 3)] pub fn retry_pattern((a, b): (u32, u32)) -> Result<u32, Error> { Ok(a + b) }
+    #[retry(max_attempts = 3)] pub async fn retry_mut_arg(mut v: Vec<u32>) -> Result<usize, Error> { v.push(1); Ok(v.len()) }
+    #[timeout("1s")] pub async fn timeout_async() -> Result<u32, Error> { Ok(1) }
+    #[timeout("1s")] pub async fn timeout_owned(s: String) -> Result<usize, Error> { Ok(s.len()) }
+    #[circuit_breaker] pub async fn breaker_async() -> Result<u32, Error> { Ok(1) }
+    #[circuit_breaker] pub fn breaker_plain() -> Result<u32, Error> { Ok(1) }
+    #[circuit_breaker(key = k)] pub fn breaker_keyed(k: u8) -> Result<u8, Error> { Ok(k) }
+    #[rate_limit(rate = "100/s")] pub async fn rate_limit_async() -> Result<u32, Error> { Ok(1) }
+    #[rate_limit(rate = "100/s")] pub fn rate_limit_plain() -> Result<u32, Error> { Ok(1) }
+    #[bulkhead(max_concurrent = 2)] pub async fn bulkhead_async() -> Result<u32, Error> { Ok(1) }
+    #[bulkhead(max_concurrent = 2)] pub fn bulkhead_plain() -> Result<u32, Error> { Ok(1) }
+    #[fallback(default)] pub async fn fallback_async() -> Result<u32, Error> { Ok(1) }
+    #[fallback(default)] pub fn fallback_plain() -> Result<u32, Error> { Ok(1) }
+    #[fallback(value = 2)] pub async fn fallback_value() -> Result<u32, Error> { Err(Error::Again(1)) }
+    #[fallback(backup)] pub async fn fallback_path(s: String) -> Result<usize, Error> { Ok(s.len()) }
+    #[fallback(backup_plain)] pub fn fallback_path_plain((a, _b): (usize, usize)) -> Result<usize, Error> { Ok(a) }
+    #[fallback(value = 0)] #[retry(max_attempts = 2, backoff = none)] #[circuit_breaker] #[rate_limit(rate = "100/s")] #[timeout("1s")] #[bulkhead(max_concurrent = 2)] pub async fn stack_async(s: String) -> Result<usize, Error> { Ok(s.len()) }
+    #[fallback(value = 0)] #[retry(max_attempts = 2, backoff = none)] #[circuit_breaker] #[rate_limit(rate = "100/s")] #[bulkhead(max_concurrent = 2)] pub fn stack_plain(s: String) -> Result<usize, Error> { Ok(s.len()) }
+    #[retry(max_attempts = 2, backoff = none)] #[timeout("1s")] pub async fn retry_timeout() -> Result<u32, Error> { Ok(1) }
+    #[circuit_breaker] #[bulkhead(max_concurrent = 2)] pub fn breaker_bulkhead() -> Result<u32, Error> { Ok(1) }
+
+    #[allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value)]
+    async fn backup(s: String, _e: Error) -> Result<usize, Error> { Ok(s.len() + 100) }
+    #[allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value)]
+    fn backup_plain(_: (usize, usize), _e: Error) -> Result<usize, Error> { Ok(100) }
+
+    #[derive(Clone, Default)]
+    pub struct Svc(pub u32);
+
+    impl Svc {
+        #[retry(max_attempts = 3)] pub async fn by_ref(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[retry(max_attempts = 3)] pub fn by_ref_plain(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[retry(max_attempts = 3)] pub async fn by_mut(&mut self) -> Result<u32, Error> { self.0 += 1; Ok(self.0) }
+        #[retry(max_attempts = 3)] pub fn by_value(self) -> Result<u32, Error> { Ok(self.0) }
+        #[retry(max_attempts = 3)] pub async fn by_mut_value(mut self) -> Result<u32, Error> { self.0 += 1; Ok(self.0) }
+        #[retry(max_attempts = 3)] pub async fn by_arc(self: Arc<Self>) -> Result<u32, Error> { Ok(self.0) }
+        #[timeout("1s")] pub async fn timed(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[circuit_breaker] pub async fn guarded(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[circuit_breaker] pub fn guarded_plain(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[rate_limit(rate = "100/s")] pub async fn limited(&mut self) -> Result<u32, Error> { Ok(self.0) }
+        #[bulkhead(max_concurrent = 1)] pub fn bounded(self: Arc<Self>) -> Result<u32, Error> { Ok(self.0) }
+        #[fallback(Self::cached)] pub async fn with_cache(&self) -> Result<u32, Error> { Err(Error::Again(self.0)) }
+        #[fallback(Self::cached_value)] pub fn with_cache_value(self) -> Result<u32, Error> { Err(Error::Again(self.0)) }
+        #[fallback(value = 9)] #[retry(max_attempts = 2, backoff = none)] #[circuit_breaker] #[timeout("1s")] pub async fn stacked(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[fallback(value = 9)] #[retry(max_attempts = 2, backoff = none)] #[bulkhead(max_concurrent = 1)] pub async fn stacked_value(self) -> Result<u32, Error> { Ok(self.0) }
+
+        #[allow(clippy::unnecessary_wraps)]
+        async fn cached(&self, _e: Error) -> Result<u32, Error> { Ok(self.0 + 100) }
+        #[allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value)]
+        fn cached_value(self, _e: Error) -> Result<u32, Error> { Ok(self.0 + 200) }
+    }
+
+    pub trait Api {
+        async fn get(&self) -> Result<u32, Error>;
+        fn get_plain(&self) -> Result<u32, Error>;
+    }
+
+    impl Api for Svc {
+        #[retry(max_attempts = 2, backoff = none)] #[timeout("1s")] async fn get(&self) -> Result<u32, Error> { Ok(self.0) }
+        #[circuit_breaker] fn get_plain(&self) -> Result<u32, Error> { Ok(self.0) }
+    }
+
+    #[async_trait::async_trait]
+    pub trait BoxedApi {
+        async fn fetch(&self) -> Result<u32, Error>;
+    }
+
+    #[async_trait::async_trait]
+    impl BoxedApi for Svc {
+        #[retry(max_attempts = 2, backoff = none)] #[timeout("1s")] async fn fetch(&self) -> Result<u32, Error> { Ok(self.0) }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_line_bodies_run() {
+    use one_line::{Api, BoxedApi, Svc};
+
+    assert_eq!(one_line::retry_async().await, Ok(1));
+    assert_eq!(one_line::retry_plain(), Ok(1));
+    assert_eq!(one_line::retry_owned("ab".into()).await, Ok(2));
+    assert_eq!(one_line::retry_pattern((1, 2)), Ok(3));
+    assert_eq!(one_line::retry_mut_arg(vec![0]).await, Ok(2));
+    assert_eq!(one_line::timeout_async().await, Ok(1));
+    assert_eq!(one_line::timeout_owned("abc".into()).await, Ok(3));
+    assert_eq!(one_line::breaker_async().await, Ok(1));
+    assert_eq!(one_line::breaker_plain(), Ok(1));
+    assert_eq!(one_line::breaker_keyed(4), Ok(4));
+    assert_eq!(one_line::rate_limit_async().await, Ok(1));
+    assert_eq!(one_line::rate_limit_plain(), Ok(1));
+    assert_eq!(one_line::bulkhead_async().await, Ok(1));
+    assert_eq!(one_line::bulkhead_plain(), Ok(1));
+    assert_eq!(one_line::fallback_async().await, Ok(1));
+    assert_eq!(one_line::fallback_plain(), Ok(1));
+    assert_eq!(one_line::fallback_value().await, Ok(2));
+    assert_eq!(one_line::fallback_path("a".into()).await, Ok(1));
+    assert_eq!(one_line::fallback_path_plain((5, 6)), Ok(5));
+    assert_eq!(one_line::stack_async("abcd".into()).await, Ok(4));
+    assert_eq!(one_line::stack_plain("abcde".into()), Ok(5));
+    assert_eq!(one_line::retry_timeout().await, Ok(1));
+    assert_eq!(one_line::breaker_bulkhead(), Ok(1));
+
+    let svc = Svc(7);
+    assert_eq!(svc.by_ref().await, Ok(7));
+    assert_eq!(svc.by_ref_plain(), Ok(7));
+    assert_eq!(Svc(1).by_mut().await, Ok(2));
+    assert_eq!(Svc(3).by_value(), Ok(3));
+    assert_eq!(Svc(3).by_mut_value().await, Ok(4));
+    assert_eq!(Arc::new(Svc(5)).by_arc().await, Ok(5));
+    assert_eq!(svc.timed().await, Ok(7));
+    assert_eq!(svc.guarded().await, Ok(7));
+    assert_eq!(svc.guarded_plain(), Ok(7));
+    assert_eq!(Svc(8).limited().await, Ok(8));
+    assert_eq!(Arc::new(Svc(6)).bounded(), Ok(6));
+    assert_eq!(svc.with_cache().await, Ok(107));
+    assert_eq!(Svc(1).with_cache_value(), Ok(201));
+    assert_eq!(svc.stacked().await, Ok(7));
+    assert_eq!(Svc(2).stacked_value().await, Ok(2));
+    assert_eq!(svc.get().await, Ok(7));
+    assert_eq!(svc.get_plain(), Ok(7));
+    assert_eq!(BoxedApi::fetch(&svc).await, Ok(7));
+}

@@ -12,7 +12,7 @@
 //!     let mut run = RetryRun::start(..);                  // retry
 //!     loop {
 //!         let a = a.clone_arg();                          // a copy per attempt
-//!         let outcome = state(&BREAKER, || ..).call_with(record_if, async { { user block } }).await;
+//!         let outcome = state(&BREAKER, || ..).call_with(record_if, async { ({ user block }) }).await;
 //!         match run.after(&Retry::new(..), outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
 //!     }
 //! }.await { Err(e) => f(self, fb_a, e).await, r => r }
@@ -315,11 +315,18 @@ impl<'a> Generator<'a> {
             quote!(#mut_self #(#binds)*)
         });
         let mv = (!reused).then(|| quote!(move));
+        // The block stays nested in braces of its own, so that a glob `use` in it cannot
+        // shadow the names generated around it. In parentheses (the macro's, which
+        // `unused_parens` leaves alone): a one-line body such as `{ Ok(1) }` as the
+        // value of a block would be braces around a block's value of one expression,
+        // which `unused_braces` reports at the user's braces with a fix that does not
+        // compile. The braces keep their span, and with it the edition's rules for the
+        // temporaries of the block's value.
         if f.is_async {
-            quote!(async #mv { #rebind #block })
+            quote!(async #mv { #rebind (#block) })
         } else {
             let p = &self.p;
-            quote!(#p::run(#mv || { #rebind #block }))
+            quote!(#p::run(#mv || { #rebind (#block) }))
         }
     }
 
