@@ -12,6 +12,7 @@ mod args;
 mod expand;
 mod func;
 mod kind;
+mod limits;
 mod lit;
 mod policy;
 mod valid;

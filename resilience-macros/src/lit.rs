@@ -6,6 +6,7 @@ use quote::{ToTokens, quote_spanned};
 use syn::{Expr, Lit, Path};
 
 use crate::args::Errors;
+use crate::limits::{MAX_COUNT, MAX_DURATION_NANOS, MIN_RATE_INTERVAL_NANOS, max_duration_text};
 
 const DURATION_HELP: &str = "write a duration like \"250ms\", \"1.5s\", \"2m\" or \"1h\" \
 (units: ns, us, ms, s, m, h), or a parenthesised expression of type `Duration`, \
@@ -13,6 +14,15 @@ e.g. `(Duration::from_secs(2))`";
 
 const RATE_HELP: &str = "write a rate like \"100/s\", \"5/min\" or \"1000/h\", \
 or a parenthesised expression of type `resilience_runtime::rate_limit::Rate`";
+
+/// Why a literal was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Not written as the argument is written: the message is followed by how to.
+    Form(String),
+    /// Beyond what the runtime honours: the message names the limit.
+    Range(String),
+}
 
 /// A duration argument: a checked literal or the user's expression.
 #[derive(Clone)]
@@ -52,8 +62,12 @@ pub(crate) fn duration(expr: &Expr, errors: &mut Errors) -> Option<DurationArg> 
                 nanos,
                 span: s.span(),
             }),
-            Err(why) => {
+            Err(Refused::Form(why)) => {
                 errors.at(s.span(), format_args!("{why}; {DURATION_HELP}"));
+                None
+            }
+            Err(Refused::Range(why)) => {
+                errors.at(s.span(), why);
                 None
             }
         },
@@ -68,15 +82,23 @@ pub(crate) fn duration(expr: &Expr, errors: &mut Errors) -> Option<DurationArg> 
     }
 }
 
-/// Nanoseconds in `"1.5s"`, or why it is not a duration.
-pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
+/// Nanoseconds in `"1.5s"`, or why it is not a duration the policies can keep (at most
+/// [`MAX_DURATION_NANOS`]).
+pub(crate) fn parse_duration(text: &str) -> Result<u128, Refused> {
     let text = text.trim();
+    let too_long = || {
+        Refused::Range(format!(
+            "`{text}` is too long: a duration is at most {}, as the policies count time in 64-bit nanoseconds",
+            max_duration_text()
+        ))
+    };
+    let form = Refused::Form;
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = (&text[..split], text[split..].trim());
     if number.is_empty() {
-        return Err(format!("`{text}` has no number"));
+        return Err(form(format!("`{text}` has no number")));
     }
     let unit_nanos: u128 = match unit {
         "ns" => 1,
@@ -85,7 +107,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
         "s" => 1_000_000_000,
         "m" | "min" => 60_000_000_000,
         "h" => 3_600_000_000_000,
-        "" => return Err(format!("`{text}` has no unit")),
+        "" => return Err(form(format!("`{text}` has no unit"))),
         other => {
             let near = match other {
                 "sec" | "secs" | "second" | "seconds" => Some("s"),
@@ -96,38 +118,34 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, String> {
                 "nanos" | "nanoseconds" => Some("ns"),
                 _ => None,
             };
-            return Err(match near {
+            return Err(form(match near {
                 Some(unit) => {
                     format!("unknown unit `{other}` in `{text}` (did you mean `{number}{unit}`?)")
                 }
                 None => format!("unknown unit `{other}` in `{text}`"),
-            });
+            }));
         }
     };
     let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
     if frac.contains('.') || (whole.is_empty() && frac.is_empty()) {
-        return Err(format!("`{number}` is not a number"));
+        return Err(form(format!("`{number}` is not a number")));
     }
     let whole: u128 = if whole.is_empty() {
         0
     } else {
-        whole
-            .parse()
-            .map_err(|_| format!("`{number}` is too large"))?
+        whole.parse().map_err(|_| too_long())?
     };
-    let mut nanos = whole
-        .checked_mul(unit_nanos)
-        .ok_or_else(|| format!("`{text}` is too large"))?;
+    let mut nanos = whole.checked_mul(unit_nanos).ok_or_else(too_long)?;
     let mut scale = unit_nanos;
     for digit in frac.chars() {
         scale /= 10;
         nanos += u128::from(digit.to_digit(10).unwrap_or(0)) * scale;
         if scale == 0 {
-            return Err(format!("`{text}` is more precise than a nanosecond"));
+            return Err(form(format!("`{text}` is more precise than a nanosecond")));
         }
     }
-    if nanos > u128::from(u64::MAX) * 1_000_000_000 {
-        return Err(format!("`{text}` is too large"));
+    if nanos > MAX_DURATION_NANOS {
+        return Err(too_long());
     }
     Ok(nanos)
 }
@@ -138,6 +156,8 @@ pub(crate) enum RateArg {
     Literal {
         count: u32,
         per_nanos: u128,
+        /// The literal's text, for messages.
+        text: String,
         span: Span,
     },
     Expr(Expr),
@@ -150,6 +170,7 @@ impl RateArg {
                 count,
                 per_nanos,
                 span,
+                ..
             } => {
                 let per = DurationArg::Literal {
                     nanos: *per_nanos,
@@ -160,6 +181,20 @@ impl RateArg {
                 quote_spanned!(*span=> #krate::__private::Rate::new(#count, #per))
             }
             RateArg::Expr(e) => e.to_token_stream(),
+        }
+    }
+
+    /// A literal's text and interval between calls at the steady pace, in nanoseconds
+    /// (rounded down, as the runtime does).
+    pub(crate) fn literal_interval(&self) -> Option<(&str, u128)> {
+        match self {
+            RateArg::Literal {
+                count,
+                per_nanos,
+                text,
+                ..
+            } => Some((text, per_nanos / u128::from(*count))),
+            RateArg::Expr(_) => None,
         }
     }
 }
@@ -173,10 +208,15 @@ pub(crate) fn rate(expr: &Expr, errors: &mut Errors) -> Option<RateArg> {
             Ok((count, per_nanos)) => Some(RateArg::Literal {
                 count,
                 per_nanos,
+                text: s.value(),
                 span: s.span(),
             }),
-            Err(why) => {
+            Err(Refused::Form(why)) => {
                 errors.at(s.span(), format_args!("{why}; {RATE_HELP}"));
+                None
+            }
+            Err(Refused::Range(why)) => {
+                errors.at(s.span(), why);
                 None
             }
         },
@@ -191,17 +231,20 @@ pub(crate) fn rate(expr: &Expr, errors: &mut Errors) -> Option<RateArg> {
     }
 }
 
-/// `(count, period in nanoseconds)` in `"100/s"`, or why it is not a rate.
-pub(crate) fn parse_rate(text: &str) -> Result<(u32, u128), String> {
+/// `(count, period in nanoseconds)` in `"100/s"`, or why it is not a rate the limiter
+/// can honour: calls at least [`MIN_RATE_INTERVAL_NANOS`] apart, at most
+/// [`MAX_COUNT`] a period, the period at most [`MAX_DURATION_NANOS`].
+pub(crate) fn parse_rate(text: &str) -> Result<(u32, u128), Refused> {
+    let form = Refused::Form;
     let Some((count, unit)) = text.split_once('/') else {
-        return Err(format!("`{text}` is not a rate (no `/`)"));
+        return Err(form(format!("`{text}` is not a rate (no `/`)")));
     };
-    let count: u32 = count
+    let count: u128 = count
         .trim()
         .parse()
-        .map_err(|_| format!("`{}` is not a whole number of calls", count.trim()))?;
+        .map_err(|_| form(format!("`{}` is not a whole number of calls", count.trim())))?;
     if count == 0 {
-        return Err("a rate of 0 calls admits nothing".to_string());
+        return Err(form("a rate of 0 calls admits nothing".to_string()));
     }
     let unit = unit.trim();
     let per = match unit {
@@ -211,44 +254,77 @@ pub(crate) fn parse_rate(text: &str) -> Result<(u32, u128), String> {
         "d" | "day" => 86_400_000_000_000,
         other => {
             // `"10/250ms"`: a period written as a duration.
-            let nanos = parse_duration(other)
-                .map_err(|_| format!("unknown period `{other}` in `{text}` (use s, min or h)"))?;
+            let nanos = parse_duration(other).map_err(|e| match e {
+                Refused::Form(_) => form(format!(
+                    "unknown period `{other}` in `{text}` (use s, min or h)"
+                )),
+                Refused::Range(_) => Refused::Range(format!(
+                    "the period of `{text}` is too long: it is at most {}, as the limiter counts time in 64-bit nanoseconds",
+                    max_duration_text()
+                )),
+            })?;
             if nanos == 0 {
-                return Err(format!("the period in `{text}` is zero"));
+                return Err(form(format!("the period in `{text}` is zero")));
             }
             nanos
         }
     };
+    let max = (per / MIN_RATE_INTERVAL_NANOS).min(u128::from(MAX_COUNT));
+    if count > max {
+        let why = if count > per / MIN_RATE_INTERVAL_NANOS {
+            "the limiter spaces calls by whole nanoseconds, at least 1ns apart"
+        } else {
+            "the limiter counts at most 4294967295 calls a period; use a shorter period"
+        };
+        return Err(Refused::Range(format!(
+            "`{text}` is faster than the limiter can honour: at most `\"{max}/{unit}\"` ({why})"
+        )));
+    }
+    let count = u32::try_from(count).map_err(|_| form(format!("`{text}` is too large")))?;
     Ok((count, per))
 }
 
-/// A whole-number argument at least `min`: a checked literal or the user's expression
-/// (checked, and clamped, at run time).
+/// A whole-number argument from `min` to [`MAX_COUNT`]: a checked literal or the
+/// user's expression (checked, and clamped, at run time).
 pub(crate) fn integer(
     expr: &Expr,
     name: &str,
     min: u64,
     errors: &mut Errors,
 ) -> Option<TokenStream> {
+    integer_in(expr, name, (min, MAX_COUNT), "", errors)
+}
+
+/// A whole-number argument in `min..=max`: a checked literal or the user's expression
+/// (checked, and clamped, at run time). `why` says where `max` comes from, e.g.
+/// `" (the trial counters have 12 bits)"`.
+pub(crate) fn integer_in(
+    expr: &Expr,
+    name: &str,
+    (min, max): (u64, u64),
+    why: &str,
+    errors: &mut Errors,
+) -> Option<TokenStream> {
     match expr {
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(int), ..
-        }) => match int.base10_parse::<u64>() {
-            Ok(v) if v < min => {
+        }) => match int.base10_parse::<u128>() {
+            Ok(v) if v < u128::from(min) => {
                 errors.at(
                     int.span(),
                     format_args!("`{name}` must be at least {min}, not {v}"),
                 );
                 None
             }
-            Ok(v) if v > u64::from(u32::MAX) => {
+            Ok(v) if v > u128::from(max) => {
                 errors.at(
                     int.span(),
-                    format_args!("`{name}` is too large: at most {}", u32::MAX),
+                    format_args!("`{name}` must be at most {max}{why}, not {v}"),
                 );
                 None
             }
             Ok(v) => {
+                let v = u64::try_from(v).unwrap_or(max);
                 let mut lit = Literal::u64_unsuffixed(v);
                 lit.set_span(int.span());
                 Some(lit.into_token_stream())
@@ -272,6 +348,16 @@ pub(crate) fn integer(
             None
         }
         other => Some(other.to_token_stream()),
+    }
+}
+
+/// The value of a whole-number literal (none for an expression or a bad literal).
+pub(crate) fn int_value(expr: &Expr) -> Option<u128> {
+    match expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse().ok(),
+        _ => None,
     }
 }
 
@@ -376,6 +462,16 @@ mod tests {
         assert!(parse_duration("1.2.3s").is_err());
         assert!(parse_duration("0.5ns").is_err());
         assert!(parse_duration("99999999999999999999999h").is_err());
+        assert_eq!(
+            parse_duration("18446744073709551615ns"),
+            Ok(MAX_DURATION_NANOS)
+        );
+        assert!(matches!(
+            parse_duration("18446744073709551616ns"),
+            Err(Refused::Range(_))
+        ));
+        assert!(matches!(parse_duration("5124096h"), Err(Refused::Range(_))));
+        assert!(matches!(parse_duration("5 parsecs"), Err(Refused::Form(_))));
     }
 
     #[test]
@@ -388,5 +484,26 @@ mod tests {
         assert!(parse_rate("100").is_err());
         assert!(parse_rate("100/fortnight").is_err());
         assert!(parse_rate("x/s").is_err());
+        assert_eq!(
+            parse_rate("1000000000/s"),
+            Ok((1_000_000_000, 1_000_000_000))
+        );
+        assert_eq!(parse_rate("4294967295/min"), Ok((u32::MAX, 60_000_000_000)));
+        assert_eq!(
+            parse_rate("250000000/250ms"),
+            Ok((250_000_000, 250_000_000))
+        );
+        for over in [
+            "1000000001/s",
+            "4294967295/s",
+            "4294967296/min",
+            "250000001/250ms",
+        ] {
+            assert!(matches!(parse_rate(over), Err(Refused::Range(_))), "{over}");
+        }
+        assert!(matches!(
+            parse_rate("1/18446744073709551616ns"),
+            Err(Refused::Range(_))
+        ));
     }
 }

@@ -6,6 +6,9 @@ use syn::{Expr, Path};
 
 use crate::args::{Args, Errors, expr_ident};
 use crate::kind::Kind;
+use crate::limits::{
+    MAX_CONCURRENT, MAX_COUNT, MAX_HALF_OPEN_CALLS, MAX_WAITING, MAX_WINDOW_CALLS,
+};
 use crate::lit::{self, DurationArg, RateArg};
 
 /// One attribute of the stack, with its settings.
@@ -386,15 +389,22 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
         settings.push(("failure_rate", Value::Tokens(v)));
     }
     let window = args.take("window").and_then(|(_, v)| window(&v, errors));
-    for (key, min) in [
-        ("min_calls", 1),
-        ("consecutive_failures", 1),
-        ("half_open_calls", 1),
+    for (key, max, why) in [
+        ("min_calls", MAX_COUNT, ""),
+        ("consecutive_failures", MAX_COUNT, ""),
+        (
+            "half_open_calls",
+            MAX_HALF_OPEN_CALLS,
+            " (`circuit_breaker::MAX_HALF_OPEN_CALLS`: trial calls are counted in 12 bits)",
+        ),
     ] {
         if let Some(v) = args
             .take(key)
-            .and_then(|(_, v)| lit::integer(&v, key, min, errors))
+            .and_then(|(_, v)| lit::integer_in(&v, key, (1, max), why, errors))
         {
+            if key == "min_calls" {
+                check_min_calls(&v, window.as_ref(), errors);
+            }
             settings.push((key, Value::Tokens(v)));
         }
     }
@@ -453,6 +463,39 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
     }
 }
 
+/// A literal `min_calls` above the calls a count window holds could never be reached:
+/// the runtime would lower it to the window's size.
+fn check_min_calls(min_calls: &TokenStream, window: Option<&WindowArg>, errors: &mut Errors) {
+    let int = |tokens: &TokenStream| syn::parse2::<syn::LitInt>(tokens.clone()).ok();
+    let (size, which) = match window {
+        None => (100, "the default `window = count(100)`".to_owned()),
+        Some(WindowArg::Count(n)) => match int(n).and_then(|n| n.base10_parse::<u64>().ok()) {
+            Some(n) => (n, format!("`window = count({n})`")),
+            None => return,
+        },
+        Some(WindowArg::Time(_)) => return,
+    };
+    let Some(lit) = int(min_calls) else {
+        return;
+    };
+    let Ok(value) = lit.base10_parse::<u64>() else {
+        return;
+    };
+    if value > size {
+        let larger = if value <= MAX_WINDOW_CALLS {
+            format!("make the window larger, e.g. `window = count({value})`, or ")
+        } else {
+            String::new()
+        };
+        errors.at(
+            lit.span(),
+            format_args!(
+                "`min_calls` must be at most {size}, the calls {which} holds, not {value}: no decision could wait for more; {larger}use `window = time(\"60s\")`"
+            ),
+        );
+    }
+}
+
 fn window(value: &Expr, errors: &mut Errors) -> Option<WindowArg> {
     const HELP: &str = "`window` is `count(N)` (the last N calls) or `time(\"60s\")` (the calls of the last period)";
     let Expr::Call(call) = value else {
@@ -466,7 +509,14 @@ fn window(value: &Expr, errors: &mut Errors) -> Option<WindowArg> {
     );
     let result = match form.as_deref() {
         Some("count") => match inner.take_positional() {
-            Some(n) => lit::integer(&n, "window = count(N)", 1, errors).map(WindowArg::Count),
+            Some(n) => lit::integer_in(
+                &n,
+                "window = count(N)",
+                (1, MAX_WINDOW_CALLS),
+                " (`circuit_breaker::MAX_WINDOW_CALLS`)",
+                errors,
+            )
+            .map(WindowArg::Count),
             None => {
                 errors.at(
                     call.span(),
@@ -580,24 +630,47 @@ fn bulkhead(args: &mut Args, errors: &mut Errors) -> BulkheadArgs {
         name: take_name(args, errors),
         max_concurrent,
         max_wait: take_duration(args, "max_wait", errors),
-        max_waiting: args
-            .take("max_waiting")
-            .and_then(|(_, v)| lit::integer(&v, "max_waiting", 0, errors)),
+        max_waiting: args.take("max_waiting").and_then(|(_, v)| {
+            lit::integer_in(
+                &v,
+                "max_waiting",
+                (0, MAX_WAITING),
+                " (`bulkhead::MAX_WAITING`)",
+                errors,
+            )
+        }),
     }
 }
 
+/// `" (`bulkhead::MAX_CONCURRENT`)"`, where the concurrency limits come from.
+const CONCURRENCY_LIMIT: &str = " (`bulkhead::MAX_CONCURRENT`)";
+
 fn concurrency(value: &Expr, errors: &mut Errors) -> Option<ConcurrencyArg> {
+    let fixed = |errors: &mut Errors| {
+        lit::integer_in(
+            value,
+            "max_concurrent",
+            (1, MAX_CONCURRENT),
+            CONCURRENCY_LIMIT,
+            errors,
+        )
+        .map(ConcurrencyArg::Fixed)
+    };
     let Expr::Call(call) = value else {
-        return lit::integer(value, "max_concurrent", 1, errors).map(ConcurrencyArg::Fixed);
+        return fixed(errors);
     };
     if expr_ident(&call.func).is_none_or(|i| i != "adaptive") {
-        return lit::integer(value, "max_concurrent", 1, errors).map(ConcurrencyArg::Fixed);
+        return fixed(errors);
     }
     let mut inner = Args::from_call("`adaptive(...)`".to_string(), call);
     let mut read = |key: &str, errors: &mut Errors| {
-        inner
-            .take(key)
-            .map(|(_, v)| (lit::integer(&v, key, 1, errors), v))
+        inner.take(key).map(|(_, v)| {
+            let bound = (1, MAX_CONCURRENT);
+            (
+                lit::integer_in(&v, key, bound, CONCURRENCY_LIMIT, errors),
+                v,
+            )
+        })
     };
     let initial = read("initial", errors);
     let min = read("min", errors);
@@ -625,6 +698,30 @@ fn concurrency(value: &Expr, errors: &mut Errors) -> Option<ConcurrencyArg> {
             errors.at(e.span(), "`initial` must lie between `min` and `max`");
         }
     }
+    // A default outside the bounds given would be moved into them at run time.
+    if initial.is_none() {
+        if let (Some(hi), Some((_, e))) = (hi.filter(|hi| *hi < 20), &max) {
+            errors.at(
+                e.span(),
+                format_args!("`max` ({hi}) is below the default `initial` (20): give `initial` too, e.g. `initial = {hi}`"),
+            );
+        }
+        if let Some((_, e)) = min.as_ref().filter(|_| lo > 20) {
+            errors.at(
+                e.span(),
+                format_args!("`min` ({lo}) is above the default `initial` (20): give `initial` too, e.g. `initial = {lo}`"),
+            );
+        }
+    }
+    if let Some((_, e)) = min.as_ref().filter(|_| max.is_none() && lo > 200) {
+        errors.at(
+            e.span(),
+            format_args!(
+                "`min` ({lo}) is above the default `max` (200): give `max` too, e.g. `max = {}`",
+                lo.saturating_mul(2).min(MAX_CONCURRENT)
+            ),
+        );
+    }
     errors.extend(inner.finish(&["initial", "min", "max"]));
     Some(ConcurrencyArg::Adaptive {
         initial: initial.and_then(|(t, _)| t),
@@ -647,9 +744,11 @@ fn rate_limit(args: &mut Args, errors: &mut Errors) -> RateLimitArgs {
             }
         },
     };
-    let burst = args
-        .take("burst")
-        .and_then(|(_, v)| lit::integer(&v, "burst", 1, errors));
+    let burst = args.take("burst").and_then(|(_, v)| {
+        let tokens = lit::integer(&v, "burst", 1, errors)?;
+        check_burst(&v, rate.as_ref(), errors);
+        Some(tokens)
+    });
     let (key, max_keys) = key_and_max_keys(args, errors);
     RateLimitArgs {
         name: take_name(args, errors),
@@ -658,5 +757,27 @@ fn rate_limit(args: &mut Args, errors: &mut Errors) -> RateLimitArgs {
         max_wait: take_duration(args, "max_wait", errors),
         key,
         max_keys,
+    }
+}
+
+/// A literal burst the limiter can hold at a literal rate: it keeps a full burst as
+/// `burst × interval` of time in 64-bit nanoseconds, which a larger one would overflow
+/// (the runtime saturates it, and the burst after it comes early).
+fn check_burst(burst: &Expr, rate: Option<&RateArg>, errors: &mut Errors) {
+    let (Some(value), Some((text, interval))) = (
+        lit::int_value(burst),
+        rate.and_then(RateArg::literal_interval),
+    ) else {
+        return;
+    };
+    let max = (crate::limits::MAX_DURATION_NANOS / interval.max(1)).min(u128::from(MAX_COUNT));
+    if value > max {
+        errors.spanned(
+            burst,
+            format_args!(
+                "`burst` must be at most {max} at `rate = \"{text}\"`, not {value}: the limiter keeps a full burst as burst × {interval}ns in 64-bit nanoseconds, at most {}",
+                crate::limits::max_duration_text()
+            ),
+        );
     }
 }

@@ -236,6 +236,24 @@
 //! then answered or not) and `resilience_fallbacks_total` those it answered. A keyed
 //! policy is one entry and one series per name, its keys summed: keys are never labels.
 //!
+//! # The HTTP ecosystem
+//!
+//! Three optional features put the same policies (the same state, events and metrics)
+//! into HTTP stacks:
+//!
+//! - `tower`: `.layer()` on [`CircuitBreaker`], [`Bulkhead`], [`RateLimiter`],
+//!   [`KeyedRateLimiter`] (keyed by a function of the request), [`Timeout`] and
+//!   [`Retry`]: `tower::Layer`s for `ServiceBuilder`, axum routes, hyper and tonic;
+//!   a layer made from a registered policy
+//!   (`registry::circuit_breaker("payments").unwrap().layer()`) shares it with the
+//!   attributes of that name. See the `tower` module.
+//! - `axum`: [`Rejection`] is an axum response (429, 503 or 504, with `Retry-After`
+//!   and the diagnosis), so a handler can carry `#[rate_limit]` or `#[bulkhead]` and
+//!   return `Result<_, Rejection>`. See the `axum` module.
+//! - `reqwest`: `reqwest::Resilience`, a `reqwest-middleware` middleware that retries
+//!   idempotent requests (honouring `Retry-After`), keeps a breaker per host and times
+//!   each attempt out. See the `reqwest` module.
+//!
 //! # Stacking
 //!
 //! Attributes stack, and the one written first is the outermost:

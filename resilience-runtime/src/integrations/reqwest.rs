@@ -250,8 +250,9 @@ impl<B: Backoff + Send + Sync> Schedule for Retry<B> {
 
 /// Why an attempt did not simply succeed.
 enum Failure {
-    /// A response whose status is retried or counts against the host.
-    Status(Response),
+    /// A response whose status is retried or counts against the host (boxed: a
+    /// response is large, and the failures are the rare path).
+    Status(Box<Response>),
     /// The request did not get a response.
     Transport(reqwest_middleware::Error),
     /// A policy refused or timed the attempt out.
@@ -299,7 +300,7 @@ impl Failure {
 
     fn into_result(self) -> reqwest_middleware::Result<Response> {
         match self {
-            Failure::Status(response) => Ok(response),
+            Failure::Status(response) => Ok(*response),
             Failure::Transport(error) => Err(error),
             Failure::Rejected(rejection) => Err(reqwest_middleware::Error::middleware(rejection)),
         }
@@ -382,7 +383,7 @@ impl Resilience {
                 Ok(response)
                     if retried_status(response.status()) || response.status().is_server_error() =>
                 {
-                    Err(Failure::Status(response))
+                    Err(Failure::Status(Box::new(response)))
                 }
                 Ok(response) => Ok(response),
                 Err(error) => Err(Failure::Transport(error)),

@@ -1,4 +1,4 @@
-//! Every policy as a [`tower::Layer`](::tower::Layer) (feature `tower`).
+//! Every policy as a [`tower::Layer`] (feature `tower`).
 //!
 //! Each policy gains a `layer()` method: [`CircuitBreaker::layer`],
 //! [`Bulkhead::layer`], [`RateLimiter::layer`], [`KeyedRateLimiter::layer`],
@@ -249,7 +249,7 @@ policy_layer!(
 );
 
 impl CircuitBreaker {
-    /// This breaker as a [`tower::Layer`](::tower::Layer) (feature `tower`): calls
+    /// This breaker as a [`tower::Layer`] (feature `tower`): calls
     /// through its services are admitted, counted and refused by this very breaker.
     pub fn layer(&self) -> CircuitBreakerLayer {
         CircuitBreakerLayer {
@@ -259,7 +259,7 @@ impl CircuitBreaker {
 }
 
 impl Bulkhead {
-    /// This bulkhead as a [`tower::Layer`](::tower::Layer) (feature `tower`): calls
+    /// This bulkhead as a [`tower::Layer`] (feature `tower`): calls
     /// through its services share this bulkhead's slots.
     pub fn layer(&self) -> BulkheadLayer {
         BulkheadLayer {
@@ -269,7 +269,7 @@ impl Bulkhead {
 }
 
 impl RateLimiter {
-    /// This limiter as a [`tower::Layer`](::tower::Layer) (feature `tower`): calls
+    /// This limiter as a [`tower::Layer`] (feature `tower`): calls
     /// through its services share this limiter's budget.
     pub fn layer(&self) -> RateLimitLayer {
         RateLimitLayer {
@@ -279,7 +279,7 @@ impl RateLimiter {
 }
 
 impl Timeout {
-    /// This timeout as a [`tower::Layer`](::tower::Layer) (feature `tower`).
+    /// This timeout as a [`tower::Layer`] (feature `tower`).
     pub fn layer(&self) -> TimeoutLayer {
         TimeoutLayer {
             timeout: self.clone(),
@@ -292,7 +292,7 @@ impl Timeout {
 // ---------------------------------------------------------------------------------
 
 impl KeyedRateLimiter {
-    /// This keyed limiter as a [`tower::Layer`](::tower::Layer) (feature `tower`):
+    /// This keyed limiter as a [`tower::Layer`] (feature `tower`):
     /// each request's key is `key_fn(&request)` (a client address, a user, a tenant),
     /// and each key has its own budget.
     ///
@@ -442,7 +442,7 @@ where
 // ---------------------------------------------------------------------------------
 
 impl<B: Backoff + Clone> Retry<B> {
-    /// This retry policy as a [`tower::Layer`](::tower::Layer) (feature `tower`).
+    /// This retry policy as a [`tower::Layer`] (feature `tower`).
     ///
     /// Requests must be `Clone` (each attempt sends a clone) and so must the inner
     /// service: the first attempt uses the service that was polled ready, each later
