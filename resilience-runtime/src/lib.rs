@@ -212,7 +212,12 @@
 //! - [`events::subscribe`]: a listener called with every [`events::Event`] where it
 //!   happens (retries scheduled and exhausted, state changes with their diagnosis,
 //!   refusals, timeouts, fallbacks, adaptive limits moving). With the feature `tracing`,
-//!   each event is also a `tracing` event (target `resilience_runtime`).
+//!   each event is also a `tracing` event (target `resilience_runtime`; fields `policy`,
+//!   `name`, `kind` and the kind's own, such as `attempt`, `delay`, `from`, `to`,
+//!   `reason`, `rejection`; the diagnosis as its message): WARN for a breaker opening
+//!   (to open or forced open), retries exhausted, a spent retry budget and a store
+//!   unavailable; INFO for other state changes, an unhealthy probe and a store
+//!   recovered; DEBUG for the rest.
 //! - [`registry::snapshot`]: every policy's counters and gauges now (feature `serde`
 //!   makes them `Serialize`); [`series`] turns them into the metric set below, and with
 //!   the feature `metrics`, `metrics::publish` / `metrics::spawn_publisher` write it
