@@ -334,6 +334,7 @@ fn tracing_enabled() -> bool {
 /// Tells everyone of an event of `policy` `name`, if anyone listens. `kind` is made
 /// only then.
 #[inline]
+#[allow(clippy::ptr_arg)] // the `Cow` is cloned: a `'static` name stays borrowed
 pub(crate) fn emit(policy: PolicyKind, name: &Cow<'static, str>, kind: impl FnOnce() -> EventKind) {
     if enabled() {
         emit_at(policy, name, tokio::time::Instant::now(), kind);
@@ -342,6 +343,7 @@ pub(crate) fn emit(policy: PolicyKind, name: &Cow<'static, str>, kind: impl FnOn
 
 /// [`emit`] for an event dated `at` (a transition noticed after it took effect).
 #[inline]
+#[allow(clippy::ptr_arg)] // as for `emit`
 pub(crate) fn emit_at(
     policy: PolicyKind,
     name: &Cow<'static, str>,
