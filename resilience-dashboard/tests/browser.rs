@@ -257,6 +257,20 @@ async fn the_rendered_page_follows_a_breaker_opening_and_closing() {
             .wait_for_state("browser-payments", "closed", Duration::from_secs(10))
             .await;
         println!("the page showed the closed breaker {shown:?} after loading");
+        // One element per policy; only breakers' carry a state.
+        let counts = browser
+            .client
+            .execute(
+                "return [document.querySelectorAll('[data-policy][data-name]').length,\
+                         document.querySelectorAll('[data-state]').length,\
+                         document.querySelectorAll('[data-policy=\"circuit_breaker\"]').length];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let policies = resilience_runtime::registry::snapshot().len();
+        let breakers = resilience_runtime::registry::circuit_breakers().len();
+        assert_eq!(counts, json!([policies, breakers, breakers]));
 
         // Real failures open it.
         for _ in 0..4 {

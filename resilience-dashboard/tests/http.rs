@@ -37,9 +37,9 @@ async fn the_page_is_one_self_contained_document() {
     for needle in [
         "\"snapshot.json\"",
         "new EventSource(base + \"events\")",
-        "dataset.policy",
-        "data-name",
-        "dataset.state",
+        "setAttribute(\"data-policy\"",
+        "setAttribute(\"data-name\"",
+        "setAttribute(\"data-state\"",
     ] {
         assert!(html.contains(needle), "the page lacks {needle}");
     }
