@@ -517,7 +517,7 @@ mod one_line {
     #[circuit_breaker] #[bulkhead(max_concurrent = 2)] pub fn breaker_bulkhead() -> Result<u32, Error> { Ok(1) }
 
     #[allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value)]
-    async fn backup(s: String, _e: Error) -> Result<usize, Error> { Ok(s.len() + 100) }
+    async fn backup(s: String, _e: Error) -> Result<usize, Error> { tokio::task::yield_now().await; Ok(s.len() + 100) }
     #[allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value)]
     fn backup_plain(_: (usize, usize), _e: Error) -> Result<usize, Error> { Ok(100) }
 
@@ -542,7 +542,7 @@ mod one_line {
         #[fallback(value = 9)] #[retry(max_attempts = 2, backoff = none)] #[bulkhead(max_concurrent = 1)] pub async fn stacked_value(self) -> Result<u32, Error> { Ok(self.0) }
 
         #[allow(clippy::unnecessary_wraps)]
-        async fn cached(&self, _e: Error) -> Result<u32, Error> { Ok(self.0 + 100) }
+        async fn cached(&self, _e: Error) -> Result<u32, Error> { tokio::task::yield_now().await; Ok(self.0 + 100) }
         #[allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value)]
         fn cached_value(self, _e: Error) -> Result<u32, Error> { Ok(self.0 + 200) }
     }
