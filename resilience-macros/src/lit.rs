@@ -136,6 +136,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<u128, Refused> {
         whole.parse().map_err(|_| too_long())?
     };
     let mut nanos = whole.checked_mul(unit_nanos).ok_or_else(too_long)?;
+    if nanos > MAX_DURATION_NANOS {
+        // Before the fraction is added, which could overflow even a `u128` near its end.
+        return Err(too_long());
+    }
     let mut scale = unit_nanos;
     for digit in frac.chars() {
         scale /= 10;
@@ -472,6 +476,12 @@ mod tests {
         ));
         assert!(matches!(parse_duration("5124096h"), Err(Refused::Range(_))));
         assert!(matches!(parse_duration("5 parsecs"), Err(Refused::Form(_))));
+        // u128::MAX / 3.6e12 hours, plus a fraction: never an overflow.
+        let near_u128_max = "94522879700260684295381835.9h";
+        assert!(matches!(
+            parse_duration(near_u128_max),
+            Err(Refused::Range(_))
+        ));
     }
 
     #[test]
