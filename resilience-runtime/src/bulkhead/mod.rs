@@ -113,9 +113,13 @@ use adaptive::Estimator;
 use config::Limit;
 use state::{Slots, Snapshot};
 
-/// The largest concurrency limit a bulkhead accepts (`u32::MAX`).
+/// The largest concurrency limit a bulkhead accepts (`u32::MAX`). `#[bulkhead]` refuses a
+/// larger literal at compile time; its copy of this value is in
+/// `resilience-macros/src/limits.rs` (`tests/ui/pass/limits_at_maximum.rs` checks that
+/// the two agree).
 pub const MAX_CONCURRENT: usize = state::MAX_LIMIT;
 /// The largest `max_waiting` a bulkhead accepts (2³¹ − 1); also what "no limit" means.
+/// Copied for `#[bulkhead]` as [`MAX_CONCURRENT`] is.
 pub const MAX_WAITING: usize = state::MAX_WAITING;
 
 /// Every bulkhead registered by name.

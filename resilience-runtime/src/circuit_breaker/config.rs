@@ -9,8 +9,12 @@ use super::{CircuitBreaker, Transition};
 use crate::config::ConfigError;
 
 /// The largest `Window::Count(N)`: the window's counters are packed 21 bits each.
+/// `#[circuit_breaker]` refuses a larger literal at compile time; its copy of this
+/// value is in `resilience-macros/src/limits.rs` (`tests/ui/pass/limits_at_maximum.rs`
+/// checks that the two agree).
 pub const MAX_WINDOW_CALLS: u32 = 1_000_000;
-/// The largest `half_open_calls`: the trial counters are packed 12 bits each.
+/// The largest `half_open_calls`: the trial counters are packed 12 bits each. Copied
+/// for `#[circuit_breaker]` as [`MAX_WINDOW_CALLS`] is.
 pub const MAX_HALF_OPEN_CALLS: u32 = 4_095;
 /// Buckets of a time window, at most (fewer only for windows shorter than 64ns).
 pub(crate) const TIME_BUCKETS: u64 = 64;
