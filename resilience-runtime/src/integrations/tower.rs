@@ -49,101 +49,167 @@
 //!   tower's own layers have it: the inner service's error, boxed, or the policy's
 //!   [`Rejection`](crate::Rejection), which `err.downcast_ref::<Rejection>()` finds.
 //!   A breaker counts every inner error as a failure; a retry retries every error.
-//! - **Futures** are boxed (`Send + 'static`, as axum and hyper need), so the inner
-//!   service's future and response must be `Send + 'static`.
+//! - **Futures.** The response futures of the breaker, bulkhead, rate limit and timeout
+//!   services are the policies' own call futures around the inner call: no allocation
+//!   and no reference count per call. For that they borrow the policy for `'static`: a
+//!   layer keeps its policy for the life of the program, as the registry keeps the
+//!   attributes' policies (once per policy, however many layers are made of it). Make
+//!   layers of policies that live as long as the service, not of policies made per
+//!   request. The retry's future holds its policy by reference count; the keyed rate
+//!   limit's future is boxed.
+//! - **Send.** The services are `Send`, and their futures are `Send + 'static` when the
+//!   inner service's future is (as axum and hyper need).
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use ::tower::{BoxError, Layer, Service};
+use pin_project_lite::pin_project;
 
 use crate::backoff::Backoff;
+use crate::retry::RetryRun;
 use crate::{Bulkhead, CircuitBreaker, KeyedRateLimiter, RateLimiter, Retry, Timeout};
+use std::ops::ControlFlow;
 
-/// The future of every service of this module: the inner service's response, or its
+/// The future of the keyed rate limit's service: the inner service's response, or its
 /// error or the policy's rejection, boxed.
 pub type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
 
+/// The response future of [`CircuitBreakerService`].
+pub type CircuitBreakerFuture<S, Req> = crate::circuit_breaker::Call<
+    'static,
+    InnerCall<S, Req, <S as Service<Req>>::Future>,
+    fn(&BoxError) -> bool,
+>;
+/// The response future of [`BulkheadService`].
+pub type BulkheadFuture<S, Req> =
+    crate::bulkhead::BulkheadCall<'static, InnerCall<S, Req, <S as Service<Req>>::Future>>;
+/// The response future of [`RateLimitService`].
+pub type RateLimitFuture<S, Req> =
+    crate::rate_limit::RateLimitedCall<'static, InnerCall<S, Req, <S as Service<Req>>::Future>>;
+/// The response future of [`TimeoutService`].
+pub type TimeoutFuture<F> = crate::timeout::TimeoutCall<'static, BoxedError<F>>;
+
+/// Keeps `policy` for the life of the program, once per policy (`same` tells whether
+/// two handles are one policy): the services' futures borrow it for `'static`.
+fn kept<P: Clone + Send + Sync + 'static>(policy: &P, same: fn(&P, &P) -> bool) -> &'static P {
+    type Kept = Vec<&'static (dyn Any + Send + Sync)>;
+    static KEPT: Mutex<Kept> = Mutex::new(Vec::new());
+    let mut all = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+    let found = all.iter().find_map(|k| {
+        let k: &'static (dyn Any + Send + Sync) = *k;
+        k.downcast_ref::<P>().filter(|p| same(p, policy))
+    });
+    if let Some(p) = found {
+        return p;
+    }
+    let p: &'static P = Box::leak(Box::new(policy.clone()));
+    all.push(p);
+    p
+}
+
+pin_project! {
+    /// The inner service's call, made on the first poll: inside a policy's call future,
+    /// only once the policy has admitted the call. Its error is boxed.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InnerCall<S, Req, F> {
+        service: Option<S>,
+        request: Option<Req>,
+        #[pin]
+        future: Option<F>,
+    }
+}
+
+impl<S, Req, F> InnerCall<S, Req, F> {
+    fn new(service: S, request: Req) -> Self {
+        InnerCall {
+            service: Some(service),
+            request: Some(request),
+            future: None,
+        }
+    }
+}
+
+impl<S, Req, F> fmt::Debug for InnerCall<S, Req, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InnerCall")
+            .field("called", &self.future.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req> Future for InnerCall<S, Req, S::Future>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.future.is_none() {
+            let (Some(mut service), Some(request)) = (this.service.take(), this.request.take())
+            else {
+                return Poll::Ready(Err("the inner call was polled after it completed".into()));
+            };
+            this.future.set(Some(service.call(request)));
+        }
+        match this.future.as_pin_mut() {
+            Some(future) => future.poll(cx).map_err(Into::into),
+            None => Poll::Ready(Err("the inner call was polled after it completed".into())),
+        }
+    }
+}
+
+pin_project! {
+    /// A future whose error is boxed into a [`BoxError`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct BoxedError<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> fmt::Debug for BoxedError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoxedError").finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E> Future for BoxedError<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().future.poll(cx).map_err(Into::into)
+    }
+}
+
 macro_rules! policy_layer {
-    // A policy that may refuse: the inner call is made only once it admits the call.
-    (@service $service:ident, $field:ident, ) => {
-        impl<S, Req> Service<Req> for $service<S>
-        where
-            S: Service<Req> + Clone + Send + 'static,
-            S::Error: Into<BoxError>,
-            S::Future: Send + 'static,
-            S::Response: Send + 'static,
-            Req: Send + 'static,
-        {
-            type Response = S::Response;
-            type Error = BoxError;
-            type Future = ResponseFuture<S::Response>;
-
-            #[inline]
-            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-                self.inner.poll_ready(cx).map_err(Into::into)
-            }
-
-            #[inline]
-            fn call(&mut self, request: Req) -> Self::Future {
-                // The service polled ready makes the call; a clone stays behind.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let $field = self.$field.clone();
-                Box::pin(async move {
-                    $field
-                        .call(async move { inner.call(request).await.map_err(Into::into) })
-                        .await
-                })
-            }
-        }
-    };
-    // A policy that never refuses before the call runs: the inner call is made at once.
-    (@service $service:ident, $field:ident, eager) => {
-        impl<S, Req> Service<Req> for $service<S>
-        where
-            S: Service<Req>,
-            S::Error: Into<BoxError>,
-            S::Future: Send + 'static,
-            S::Response: Send + 'static,
-        {
-            type Response = S::Response;
-            type Error = BoxError;
-            type Future = ResponseFuture<S::Response>;
-
-            #[inline]
-            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-                self.inner.poll_ready(cx).map_err(Into::into)
-            }
-
-            #[inline]
-            fn call(&mut self, request: Req) -> Self::Future {
-                let $field = self.$field.clone();
-                let inner = self.inner.call(request);
-                Box::pin(async move {
-                    $field.call(async move { inner.await.map_err(Into::into) }).await
-                })
-            }
-        }
-    };
     (
         $(#[$layer_doc:meta])* $layer:ident,
         $(#[$service_doc:meta])* $service:ident,
-        $policy:ty, $field:ident $(, $mode:ident)?
+        $policy:ty, $field:ident
     ) => {
         $(#[$layer_doc])*
-        #[derive(Clone)]
+        #[derive(Clone, Copy)]
         pub struct $layer {
-            $field: $policy,
+            $field: &'static $policy,
         }
 
         impl $layer {
             /// The policy the layer's services call through.
             pub fn policy(&self) -> &$policy {
-                &self.$field
+                self.$field
             }
         }
 
@@ -161,7 +227,7 @@ macro_rules! policy_layer {
             fn layer(&self, inner: S) -> $service<S> {
                 $service {
                     inner,
-                    $field: self.$field.clone(),
+                    $field: self.$field,
                 }
             }
         }
@@ -170,7 +236,7 @@ macro_rules! policy_layer {
         #[derive(Clone)]
         pub struct $service<S> {
             inner: S,
-            $field: $policy,
+            $field: &'static $policy,
         }
 
         impl<S> $service<S> {
@@ -198,8 +264,34 @@ macro_rules! policy_layer {
                     .finish()
             }
         }
+    };
+}
 
-        policy_layer!(@service $service, $field, $($mode)?);
+/// The `Service` impl of a policy that may refuse: the inner call is made only once it
+/// admits the call. The service polled ready makes the call; a clone stays behind.
+macro_rules! refusing_service {
+    ($service:ident, $field:ident, $future:ident) => {
+        impl<S, Req> Service<Req> for $service<S>
+        where
+            S: Service<Req> + Clone,
+            S::Error: Into<BoxError>,
+        {
+            type Response = S::Response;
+            type Error = BoxError;
+            type Future = $future<S, Req>;
+
+            #[inline]
+            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+                self.inner.poll_ready(cx).map_err(Into::into)
+            }
+
+            #[inline]
+            fn call(&mut self, request: Req) -> Self::Future {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                self.$field.call(InnerCall::new(inner, request))
+            }
+        }
     };
 }
 
@@ -208,23 +300,25 @@ policy_layer!(
     CircuitBreakerLayer,
     /// A service whose calls go through a [`CircuitBreaker`]: every inner error counts
     /// as a failure, and an open breaker answers `Rejection::CircuitOpen` without
-    /// polling the inner future.
+    /// calling the inner service.
     CircuitBreakerService,
     CircuitBreaker,
     breaker
 );
+refusing_service!(CircuitBreakerService, breaker, CircuitBreakerFuture);
 
 policy_layer!(
     /// Wraps services in a [`Bulkhead`]; from [`Bulkhead::layer`].
     BulkheadLayer,
-    /// A service whose calls each hold a [`Bulkhead`] slot while the inner future
-    /// runs. The slot is taken when the response future is first polled (waiting up to
-    /// the bulkhead's `max_wait`), not in `poll_ready`, and given back when the future
+    /// A service whose calls each hold a [`Bulkhead`] slot while the inner call runs.
+    /// The slot is taken when the response future is first polled (waiting up to the
+    /// bulkhead's `max_wait`), not in `poll_ready`, and given back when the future
     /// completes or is dropped.
     BulkheadService,
     Bulkhead,
     bulkhead
 );
+refusing_service!(BulkheadService, bulkhead, BulkheadFuture);
 
 policy_layer!(
     /// Wraps services in a [`RateLimiter`]; from [`RateLimiter::layer`].
@@ -236,6 +330,7 @@ policy_layer!(
     RateLimiter,
     limiter
 );
+refusing_service!(RateLimitService, limiter, RateLimitFuture);
 
 policy_layer!(
     /// Wraps services in a [`Timeout`]; from [`Timeout::layer`].
@@ -244,45 +339,72 @@ policy_layer!(
     /// future is dropped and the call answers `Rejection::Timeout`.
     TimeoutService,
     Timeout,
-    timeout,
-    eager
+    timeout
 );
 
+impl<S, Req> Service<Req> for TimeoutService<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = TimeoutFuture<S::Future>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, request: Req) -> Self::Future {
+        // A timeout refuses nothing before the call runs: the inner call is made now.
+        let future = BoxedError {
+            future: self.inner.call(request),
+        };
+        self.timeout.call(future)
+    }
+}
+
 impl CircuitBreaker {
-    /// This breaker as a [`tower::Layer`] (feature `tower`): calls
-    /// through its services are admitted, counted and refused by this very breaker.
+    /// This breaker as a [`tower::Layer`] (feature `tower`): calls through its services
+    /// are admitted, counted and refused by this very breaker, which the layer keeps
+    /// for the life of the program (see the [module docs](crate::tower)).
     pub fn layer(&self) -> CircuitBreakerLayer {
         CircuitBreakerLayer {
-            breaker: self.clone(),
+            breaker: kept(self, CircuitBreaker::ptr_eq),
         }
     }
 }
 
 impl Bulkhead {
-    /// This bulkhead as a [`tower::Layer`] (feature `tower`): calls
-    /// through its services share this bulkhead's slots.
+    /// This bulkhead as a [`tower::Layer`] (feature `tower`): calls through its
+    /// services share this bulkhead's slots. The layer keeps the bulkhead for the life
+    /// of the program (see the [module docs](crate::tower)).
     pub fn layer(&self) -> BulkheadLayer {
         BulkheadLayer {
-            bulkhead: self.clone(),
+            bulkhead: kept(self, Bulkhead::ptr_eq),
         }
     }
 }
 
 impl RateLimiter {
-    /// This limiter as a [`tower::Layer`] (feature `tower`): calls
-    /// through its services share this limiter's budget.
+    /// This limiter as a [`tower::Layer`] (feature `tower`): calls through its
+    /// services share this limiter's budget. The layer keeps the limiter for the life
+    /// of the program (see the [module docs](crate::tower)).
     pub fn layer(&self) -> RateLimitLayer {
         RateLimitLayer {
-            limiter: self.clone(),
+            limiter: kept(self, RateLimiter::ptr_eq),
         }
     }
 }
 
 impl Timeout {
-    /// This timeout as a [`tower::Layer`] (feature `tower`).
+    /// This timeout as a [`tower::Layer`] (feature `tower`), kept for the life of the
+    /// program (see the [module docs](crate::tower)).
     pub fn layer(&self) -> TimeoutLayer {
         TimeoutLayer {
-            timeout: self.clone(),
+            timeout: kept(self, |a, b| a.name() == b.name() && a.after() == b.after()),
         }
     }
 }
@@ -534,46 +656,132 @@ impl<S, B> RetryService<S, B> {
 
 impl<S, B, Req> Service<Req> for RetryService<S, B>
 where
-    S: Service<Req> + Clone + Send + 'static,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-    B: Backoff + Send + Sync + 'static,
-    Req: Clone + Send + 'static,
+    B: Backoff,
+    Req: Clone,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Response>;
+    type Future = RetryFuture<S, Req, B, S::Future>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         // The service polled ready makes the first attempt; a clone stays behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let retry = self.retry.clone();
-        Box::pin(async move {
-            let mut run = retry.start();
-            let mut first = Some(inner.call(request.clone()));
-            loop {
-                let attempt = match first.take() {
-                    Some(attempt) => attempt,
-                    None => {
-                        std::future::poll_fn(|cx| inner.poll_ready(cx))
-                            .await
-                            .map_err(Into::into)?;
-                        inner.call(request.clone())
+        let future = inner.call(request.clone());
+        RetryFuture {
+            run: RetryRun::start(self.retry.max_elapsed().is_some()),
+            retry: self.retry.clone(),
+            service: inner,
+            request,
+            state: RetryState::Calling { future },
+        }
+    }
+}
+
+pin_project! {
+    /// Where a [`RetryFuture`] is.
+    #[project = RetryStateProj]
+    enum RetryState<F> {
+        Calling { #[pin] future: F },
+        Sleeping { #[pin] sleep: tokio::time::Sleep },
+        Readying,
+    }
+}
+
+pin_project! {
+    /// The response future of [`RetryService`]: an attempt, the backoff's sleep, the
+    /// service getting ready for the next attempt, and so on, as the [`Retry`] says.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct RetryFuture<S, Req, B, F> {
+        retry: Arc<Retry<B>>,
+        run: RetryRun<'static>,
+        service: S,
+        request: Req,
+        #[pin]
+        state: RetryState<F>,
+    }
+}
+
+impl<S, Req, B, F> fmt::Debug for RetryFuture<S, Req, B, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryFuture")
+            .field("attempts", &self.run.attempts())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, Req, B> Future for RetryFuture<S, Req, B, S::Future>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    B: Backoff,
+    Req: Clone,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                RetryStateProj::Calling { future } => {
+                    let outcome = std::task::ready!(future.poll(cx)).map_err(Into::into);
+                    let every_error = |_: &BoxError| true;
+                    match this
+                        .run
+                        .after(&**this.retry, outcome, every_error, |_, _, _| {})
+                    {
+                        ControlFlow::Break(result) => return Poll::Ready(result),
+                        ControlFlow::Continue(delay) => this.state.set(RetryState::Sleeping {
+                            sleep: tokio::time::sleep(delay),
+                        }),
                     }
-                };
-                let outcome = attempt.await.map_err(Into::into);
-                match run.after(&*retry, outcome, |_: &BoxError| true, |_, _, _| {}) {
-                    std::ops::ControlFlow::Break(result) => return result,
-                    std::ops::ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
+                }
+                RetryStateProj::Sleeping { sleep } => {
+                    std::task::ready!(sleep.poll(cx));
+                    this.state.set(RetryState::Readying);
+                }
+                RetryStateProj::Readying => {
+                    if let Err(error) = std::task::ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let future = this.service.call(this.request.clone());
+                    this.state.set(RetryState::Calling { future });
                 }
             }
-        })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_is_kept_once_however_many_layers_are_made() {
+        let breaker = CircuitBreaker::builder("tower-kept").build().unwrap();
+        let first = breaker.layer().breaker;
+        for _ in 0..100 {
+            assert!(std::ptr::eq(first, breaker.clone().layer().breaker));
+        }
+        let other = CircuitBreaker::builder("tower-kept").build().unwrap();
+        assert!(!std::ptr::eq(first, other.layer().breaker));
+        assert!(first.ptr_eq(&breaker));
+
+        let timeout = Timeout::new("tower-kept", std::time::Duration::from_secs(1));
+        let t1 = timeout.layer().timeout;
+        assert!(std::ptr::eq(
+            t1,
+            Timeout::new("tower-kept", timeout.after()).layer().timeout
+        ));
+        let longer = Timeout::new("tower-kept", std::time::Duration::from_secs(2));
+        assert!(!std::ptr::eq(t1, longer.layer().timeout));
     }
 }
