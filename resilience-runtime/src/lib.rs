@@ -290,6 +290,7 @@ pub mod backoff;
 pub mod bulkhead;
 pub mod circuit_breaker;
 mod config;
+pub mod deadline;
 pub mod events;
 mod keyed;
 mod named;

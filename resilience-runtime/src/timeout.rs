@@ -83,12 +83,19 @@ pin_project! {
 }
 
 impl<'a, F: Future> TimeoutCall<'a, F> {
+    /// Within a [`deadline`](crate::deadline), the limit is `after` or the time left,
+    /// whichever is shorter.
     pub(crate) fn new(stats: &'a Stats, after: Duration, future: F) -> Self {
-        TimeoutCall {
-            race: tokio::time::timeout(after, future),
-            stats,
-            after,
-        }
+        let (race, after) = match crate::deadline::current() {
+            None => (tokio::time::timeout(after, future), after),
+            Some(deadline) => {
+                let now = tokio::time::Instant::now();
+                let end = now.checked_add(after).map_or(deadline, |e| e.min(deadline));
+                let after = end.saturating_duration_since(now);
+                (tokio::time::timeout_at(end, future), after)
+            }
+        };
+        TimeoutCall { race, stats, after }
     }
 }
 

@@ -185,9 +185,11 @@ impl Bulkhead {
     async fn acquire_slow(&self) -> Result<BulkheadPermit<'_>, Rejection> {
         let inner = &*self.inner;
         let max_wait = inner.max_wait;
-        let node = match inner.slots.acquire_or_enqueue(!max_wait.is_zero(), None) {
+        // A wait that could end past the request's deadline is not begun.
+        let cut = !max_wait.is_zero() && crate::deadline::cuts(max_wait);
+        let node = match inner.slots.acquire_or_enqueue(!max_wait.is_zero() && !cut, None) {
             Enqueued::Acquired => return Ok(BulkheadPermit::new(inner)),
-            Enqueued::Full(s) => return Err(self.refuse(s, Duration::ZERO)),
+            Enqueued::Full(s) => return Err(self.refuse(s, cut_by_deadline(cut))),
             Enqueued::Closed => return Err(self.shutting_down()),
             Enqueued::Queued(node) => node,
         };
@@ -227,11 +229,12 @@ impl Bulkhead {
     fn acquire_blocking(&self) -> Result<BulkheadPermit<'_>, Rejection> {
         let inner = &*self.inner;
         let max_wait = inner.max_wait;
-        let waker = (!max_wait.is_zero())
+        let cut = !max_wait.is_zero() && crate::deadline::cuts(max_wait);
+        let waker = (!max_wait.is_zero() && !cut)
             .then(|| Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current()))));
         let node = match inner.slots.acquire_or_enqueue(waker.is_some(), waker) {
             Enqueued::Acquired => return Ok(BulkheadPermit::new(inner)),
-            Enqueued::Full(s) => return Err(self.refuse(s, Duration::ZERO)),
+            Enqueued::Full(s) => return Err(self.refuse(s, cut_by_deadline(cut))),
             Enqueued::Closed => return Err(self.shutting_down()),
             Enqueued::Queued(node) => node,
         };
@@ -426,6 +429,12 @@ impl Drop for Waiter<'_> {
             }
         }
     }
+}
+
+/// What a refusal without waiting records as its wait: [`Duration::MAX`] (a wait no
+/// refusal can have had) when the request's deadline cut the wait, else zero.
+fn cut_by_deadline(cut: bool) -> Duration {
+    if cut { Duration::MAX } else { Duration::ZERO }
 }
 
 /// Wakes a thread blocked in [`Bulkhead::call_blocking`].

@@ -315,7 +315,13 @@ impl Inner {
             );
         }
         let max_waiting = self.slots.max_waiting();
-        let _ = if !waited.is_zero() {
+        let _ = if waited == Duration::from_nanos(u64::MAX) {
+            write!(
+                text,
+                "; the request's deadline ends before max_wait {} would, so it did not wait",
+                HumanDuration(self.max_wait)
+            )
+        } else if !waited.is_zero() {
             write!(text, "; no slot came free within {}", HumanDuration(waited))
         } else if self.max_wait.is_zero() {
             write!(text, "; calls do not wait (max_wait 0s)")

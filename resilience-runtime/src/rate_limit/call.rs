@@ -22,7 +22,7 @@ impl Core {
     #[inline]
     pub(crate) fn decide(&self, tat: &AtomicU64) -> Decision {
         let quota = &self.settings.quota;
-        quota.decide(tat, self.now(), quota.max_wait)
+        within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))
     }
 
     /// Decides a call that may not wait.
@@ -69,7 +69,8 @@ impl Core {
         if n == 0 {
             return Ok(Decision::Now);
         }
-        Ok(self.settings.quota.decide_n(tat, self.now(), max_wait, n))
+        let decision = self.settings.quota.decide_n(tat, self.now(), max_wait, n);
+        Ok(within_deadline(tat, decision))
     }
 
     /// Decides a call of cost `n` that may not wait.
@@ -123,6 +124,25 @@ impl Core {
             }
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
         }
+    }
+}
+
+/// A wait for a slot that would end past the request's [deadline](crate::deadline) is
+/// not begun: the slot is given back and the call refused at once, with the exact
+/// `retry_after`.
+#[inline]
+fn within_deadline(tat: &AtomicU64, decision: Decision) -> Decision {
+    match decision {
+        Decision::Wait {
+            wait,
+            prev,
+            reserved,
+            ..
+        } if crate::deadline::cuts(Duration::from_nanos(wait)) => {
+            drop(Reservation::new(tat, prev, reserved));
+            Decision::Refused { retry_after: wait }
+        }
+        decision => decision,
     }
 }
 

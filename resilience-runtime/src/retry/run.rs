@@ -149,6 +149,10 @@ impl<'s> RetryRun<'s> {
                 return self.exhausted(stats, error);
             }
         }
+        if crate::deadline::cuts(delay) {
+            // The sleep would end past the request's deadline: no attempt would follow.
+            return self.exhausted(stats, error);
+        }
         on_retry(&error, self.attempts, delay);
         self.previous_delay = delay;
         if let Some(stats) = stats {
