@@ -57,8 +57,8 @@
 //!   layers of policies that live as long as the service, not of policies made per
 //!   request. The retry's future holds its policy by reference count; the keyed rate
 //!   limit's future is boxed.
-//! - **Send.** The services are `Send`, and their futures are `Send + 'static` when the
-//!   inner service's future is (as axum and hyper need).
+//! - **Send.** The services are `Send`, and their futures `Send + 'static`, when the
+//!   inner service, its future and the request are (as axum and hyper need).
 
 use std::any::Any;
 use std::fmt;
