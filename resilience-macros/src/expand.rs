@@ -897,7 +897,7 @@ mod tests {
     /// panic: it answers with code or with `compile_error!`.
     #[test]
     fn never_panics_on_random_input() {
-        const ARGS: [&str; 24] = [
+        const ARGS: [&str; 31] = [
             "max_attempts",
             "=",
             "0",
@@ -922,6 +922,13 @@ mod tests {
             "Self::x",
             "adaptive",
             "\"10/s\"",
+            "burst",
+            "min_calls",
+            "4294967296",
+            "\"4294967295/s\"",
+            "\"1/h\"",
+            "\"18446744073709551616ns\"",
+            "\"94522879700260684295381835.9h\"",
         ];
         const ITEMS: [&str; 8] = [
             "async fn f(&self, a: String) -> Result<u32, E> { Ok(1) }",
