@@ -36,9 +36,12 @@ impl EventStream {
     /// Subscribes a listener that queues every event for this stream.
     fn subscribe() -> EventStream {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-        // Runs on the policy's thread: never block, drop the event when the queue is full.
+        // Runs on the policy's thread: never block; when the queue is full, drop the
+        // event (before copying it).
         let subscription = events::subscribe(move |event| {
-            let _ = tx.try_send((event.clone(), SystemTime::now()));
+            if let Ok(slot) = tx.try_reserve() {
+                slot.send((event.clone(), SystemTime::now()));
+            }
         });
         EventStream {
             queue: rx,
