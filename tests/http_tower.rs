@@ -529,3 +529,59 @@ async fn rejections_through_a_layer_are_events_and_counts_of_the_policy() {
         .unwrap();
     assert_eq!((snap.successes, snap.rejections), (1, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn waits_happen_in_the_call_future_and_a_dropped_waiter_leaves_the_line() {
+    let bulkhead = Bulkhead::builder("tower-waiting")
+        .max_concurrent(1)
+        .max_wait(MS * 100)
+        .build()
+        .unwrap();
+    let gate = Arc::new(Notify::new());
+    let inner = {
+        let gate = gate.clone();
+        service_fn(move |_: ()| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                Ok::<_, BoxError>(())
+            }
+        })
+    };
+    let mut service = bulkhead.layer().layer(inner);
+    let mut running = pin!(service.ready().await.unwrap().call(()));
+    assert!(poll_once(running.as_mut()).is_pending());
+    {
+        let mut waiting = pin!(service.ready().await.unwrap().call(()));
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        assert_eq!(bulkhead.metrics().waiting, 1);
+    }
+    assert_eq!(
+        bulkhead.metrics().waiting,
+        0,
+        "a dropped waiter leaves the line"
+    );
+    assert_eq!(bulkhead.metrics().in_flight, 1);
+    gate.notify_one();
+    running.await.unwrap();
+    assert_eq!(bulkhead.metrics().in_flight, 0);
+
+    // A rate-limited call within max_wait sleeps in its future until its slot.
+    let limiter = RateLimiter::builder("tower-waiting")
+        .rate(Rate::per_second(10))
+        .burst(1)
+        .max_wait(MS * 200)
+        .build()
+        .unwrap();
+    let mut service = limiter
+        .layer()
+        .layer(counting(Arc::new(AtomicU32::new(0)), 0));
+    let start = tokio::time::Instant::now();
+    service.ready().await.unwrap().call(1).await.unwrap();
+    service.ready().await.unwrap().call(2).await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        MS * 100,
+        "the second call waited for its slot"
+    );
+}
