@@ -186,7 +186,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/report", get(report))
         .route("/admin/upstream/{to}", post(set_upstream))
         .with_state(gateway)
-        .nest("/resilience", resilience_dashboard::router());
+        .nest_service("/resilience", resilience_dashboard::router());
 
     let listener = match tokio::net::TcpListener::bind("127.0.0.1:3000").await {
         Ok(listener) => listener,
