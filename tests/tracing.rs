@@ -176,7 +176,7 @@ async fn a_breaker_opening_is_warn_with_from_to_and_reason_and_recovery_is_info(
     );
     assert_eq!(
         opened.message,
-        format!("circuit_breaker '{name}' went closed -> open: {reason}")
+        format!("circuit breaker '{name}' went closed -> open: {reason}")
     );
 
     let rejected = &events[1];
@@ -195,7 +195,7 @@ async fn a_breaker_opening_is_warn_with_from_to_and_reason_and_recovery_is_info(
     );
     assert!(
         closed.message.starts_with(&format!(
-            "circuit_breaker '{name}' went half-open -> closed"
+            "circuit breaker '{name}' went half-open -> closed"
         )),
         "{}",
         closed.message

@@ -58,7 +58,7 @@
 //! ```json
 //! {"policy": "circuit_breaker", "name": "payments", "kind": "state_changed",
 //!  "from": "closed", "to": "open", "reason": "6 of the last 10 calls failed (60% >= 50%)",
-//!  "message": "circuit_breaker 'payments' went closed -> open: 6 of the last 10 calls failed (60% >= 50%)",
+//!  "message": "circuit breaker 'payments' went closed -> open: 6 of the last 10 calls failed (60% >= 50%)",
 //!  "timestamp": 1764579600123}
 //! ```
 //!

@@ -91,6 +91,17 @@ impl PolicyKind {
     }
 }
 
+impl PolicyKind {
+    /// The kind in words, as diagnoses write it: `"circuit breaker"`, `"rate limit"`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            PolicyKind::CircuitBreaker => "circuit breaker",
+            PolicyKind::RateLimit => "rate limit",
+            other => other.as_str(),
+        }
+    }
+}
+
 impl fmt::Display for PolicyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -214,7 +225,7 @@ impl Event {
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (policy, name) = (self.policy, &self.name);
+        let (policy, name) = (self.policy.label(), &self.name);
         match &self.kind {
             EventKind::RetryScheduled { attempt, delay } => write!(
                 f,
