@@ -111,7 +111,7 @@ where
 }
 
 /// A policy's counters, shared by every function that names it.
-pub type SharedStats = std::sync::Arc<Stats>;
+pub type SharedStats = &'static Stats;
 
 /// A function's policy counters, registered by `init` on the function's first call.
 #[inline(always)]

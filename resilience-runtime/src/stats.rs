@@ -281,18 +281,22 @@ impl Stats {
 
 /// The policies that keep nothing but their counters (retry, timeout, fallback, and
 /// the later stateless kinds), by kind and name.
-static STATELESS: crate::named::Registry<std::sync::Arc<Stats>> = crate::named::Registry::new();
+static STATELESS: crate::named::Registry<&'static Stats> = crate::named::Registry::new();
 
 /// The counters of the `kind` policy named `name`, registered on first use (functions
 /// that give one name to one kind share them).
-pub(crate) fn register(kind: PolicyKind, name: Cow<'static, str>) -> std::sync::Arc<Stats> {
+///
+/// They live as long as the program, as the registry that lists them: a plain
+/// `&'static` reference, so a policy that holds one (and the per-attempt `Retry` the
+/// attribute builds) has nothing to drop.
+pub(crate) fn register(kind: PolicyKind, name: Cow<'static, str>) -> &'static Stats {
     let key: Cow<'static, str> = Cow::Owned(format!("{kind}\u{0}{name}"));
     STATELESS
-        .get_or_insert_with(key, || std::sync::Arc::new(Stats::new(kind, name)))
+        .get_or_insert_with(key, || &*Box::leak(Box::new(Stats::new(kind, name))))
         .0
 }
 
 /// Every policy registered through [`register`].
-pub(crate) fn registered() -> Vec<std::sync::Arc<Stats>> {
+pub(crate) fn registered() -> Vec<&'static Stats> {
     STATELESS.all().into_iter().map(|(_, s)| s).collect()
 }

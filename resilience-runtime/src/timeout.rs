@@ -11,7 +11,6 @@ use pin_project_lite::pin_project;
 use crate::events::{EventKind, PolicyKind};
 use crate::rejection::{FromRejection, Rejection};
 use crate::stats::{Count, Stats};
-use std::sync::Arc;
 
 /// A time limit on an async call. When the limit passes first, the call's future is
 /// dropped (cancelling it at its current `.await`) and the call returns
@@ -37,7 +36,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Timeout {
-    stats: Arc<Stats>,
+    stats: &'static Stats,
     after: Duration,
 }
 
@@ -66,7 +65,7 @@ impl Timeout {
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        TimeoutCall::new(&self.stats, self.after, future)
+        TimeoutCall::new(self.stats, self.after, future)
     }
 }
 

@@ -44,7 +44,7 @@ pub use run::RetryRun;
 pub struct Retry<B = Exponential> {
     /// Named by hand: counts and events go here (the attributes pass theirs to the
     /// call's [`RetryRun`] instead).
-    stats: Option<std::sync::Arc<Stats>>,
+    stats: Option<&'static Stats>,
     max_attempts: u32,
     backoff: B,
     jitter: Jitter,

@@ -89,7 +89,9 @@ impl<'s> RetryRun<'s> {
         self.attempts += 1;
         match outcome {
             Ok(value) => {
-                if let Some(stats) = self.stats.or(policy.stats.as_deref()) {
+                // The attribute's stats first: then the policy (built after the attempt)
+                // is not read on success, and the compiler need not build it.
+                if let Some(stats) = self.stats.or_else(|| policy.stats) {
                     stats.add(Count::Success);
                 }
                 ControlFlow::Break(Ok(value))
@@ -128,7 +130,7 @@ impl<'s> RetryRun<'s> {
         retry_after: impl FnOnce(&E) -> Option<Duration>,
         on_retry: impl FnOnce(&E, u32, Duration),
     ) -> ControlFlow<Result<T, E>, Duration> {
-        let stats = self.stats.or(policy.stats.as_deref());
+        let stats = self.stats.or(policy.stats);
         if !retry_if(&error) {
             if let Some(stats) = stats {
                 stats.add(Count::Failure);
