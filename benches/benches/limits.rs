@@ -1,5 +1,5 @@
 //! The bulkhead and rate limiter used by hand (no attribute): `Bulkhead::call`,
-//! `try_acquire`, `RateLimiter::check` and `call`, `KeyedRateLimiter::check`, next to
+//! `try_acquire`, `RateLimiter::check`, `check_n` and `call`, `KeyedRateLimiter::check`, next to
 //! tokio's `Semaphore` and governor's `check`. One thread, then two threads sharing one
 //! instance, through the same harness as the `overhead` suite.
 //!
@@ -68,6 +68,12 @@ fn rate_limiter_check(i: u64) -> Out {
     Ok(black_box(i))
 }
 
+/// A weighted check: three slots in the same one compare-and-swap.
+fn rate_limiter_check_n(i: u64) -> Out {
+    LIMITER.check_n(3).map_err(rejected)?;
+    Ok(black_box(i))
+}
+
 fn governor_check(i: u64) -> Out {
     anchors::GOVERNOR.check().map_err(refused)?;
     Ok(black_box(i))
@@ -122,6 +128,13 @@ fn main() {
             "RateLimiter::check",
             Ours,
             batch!(sync, |i| rate_limiter_check(i)),
+        ),
+        case(
+            "rate limit",
+            "hand_rate_limiter_check_n",
+            "RateLimiter::check_n(3)",
+            Ours,
+            batch!(sync, |i| rate_limiter_check_n(i)),
         ),
         case(
             "rate limit",

@@ -50,9 +50,10 @@ pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// `#[circuit_breaker(name = "...", failure_rate = 0.5, window = count(100),
 /// min_calls = 100, consecutive_failures = N, slow_call = "2s", slow_call_rate = 1.0,
-/// open_for = "60s", open_for_max = "10m", half_open_calls = 10, record_if = path,
-/// key = expr, max_keys = 10_000)]`, every argument optional (defaults shown; the
-/// consecutive, slow-call and doubling rules are off unless given). A refused call
+/// open_for = "60s", open_for_max = "10m", open_for_factor = 2.0, half_open_calls = 10,
+/// max_wait_in_half_open = "30s", record_if = path, key = expr, max_keys = 10_000)]`,
+/// every argument optional (defaults shown; the consecutive, slow-call, growing open
+/// time and half-open wait rules are off unless given). A refused call
 /// returns `Err(Rejection::CircuitOpen { .. }.into())` without running the body. See the
 /// `resilience_runtime::circuit_breaker` module.
 #[proc_macro_attribute]
@@ -85,12 +86,38 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Limits how often the function runs.
 ///
-/// `#[rate_limit(rate = "100/s", burst = 100, max_wait = "0s", key = expr,
+/// `#[rate_limit(rate = "100/s", burst = 100, max_wait = "0s", cost = expr, key = expr,
 /// max_keys = 10_000, name = "...")]`; `rate` has no default, `burst` defaults to the
-/// rate's count. A call over the rate waits up to `max_wait` for its slot, else returns
+/// rate's count, `cost` (the slots a call takes, a `u32` expression over the
+/// arguments) to 1. A call over the rate waits up to `max_wait` for its slot, else returns
 /// `Err(Rejection::RateLimited { .. }.into())` with the exact `retry_after`. See the
 /// `resilience_runtime::rate_limit` module.
 #[proc_macro_attribute]
 pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::RateLimit, args.into(), item.into()).into()
+}
+
+/// Keeps each `Ok` per key: served while fresh, and again (stale) when the call fails.
+///
+/// `#[cache(key = expr, ttl = "30s", stale_if_error = "10m", max_keys = 10_000,
+/// name = "...")]`, on `async fn` and plain `fn`; every argument optional (`ttl` and
+/// `stale_if_error` default to `"0s"`: a pure last known good answer; no `key`: one
+/// entry). Calls for a key whose body is running wait for it and share its `Ok`. The
+/// `Ok` type must be `Clone + Send + Sync + 'static`. See the `resilience_runtime::cache`
+/// module.
+#[proc_macro_attribute]
+pub fn cache(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Cache, args.into(), item.into()).into()
+}
+
+/// Concurrent calls with equal keys share one running body.
+///
+/// `#[coalesce(key = expr, name = "...")]`, on `async fn` only (no `key`: every
+/// concurrent call of the function shares one body). Each waiting call receives a
+/// clone of the outcome, so `T` and `E` must be `Clone + Send + Sync + 'static`; if the
+/// call running the body is cancelled, a waiting one runs it instead. See the
+/// `resilience_runtime::coalesce` module.
+#[proc_macro_attribute]
+pub fn coalesce(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Coalesce, args.into(), item.into()).into()
 }

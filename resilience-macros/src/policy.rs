@@ -30,6 +30,8 @@ pub(crate) enum Policy {
     Fallback(FallbackArgs),
     Bulkhead(BulkheadArgs),
     RateLimit(RateLimitArgs),
+    Cache(CacheArgs),
+    Coalesce(CoalesceArgs),
 }
 
 pub(crate) struct RetryArgs {
@@ -40,6 +42,18 @@ pub(crate) struct RetryArgs {
     pub(crate) retry_if: Option<Path>,
     pub(crate) on_retry: Option<Path>,
     pub(crate) name: Option<TokenStream>,
+    /// `budget` / `budget(ratio = .., min_per_sec = .., window = "..")`.
+    pub(crate) budget: Option<BudgetArg>,
+    /// `retry_after = path`: a server's hint of the wait.
+    pub(crate) retry_after: Option<Path>,
+}
+
+/// A retry budget's settings; `None` takes the default.
+#[derive(Default)]
+pub(crate) struct BudgetArg {
+    pub(crate) ratio: Option<TokenStream>,
+    pub(crate) min_per_sec: Option<TokenStream>,
+    pub(crate) window: Option<DurationArg>,
 }
 
 pub(crate) enum BackoffArg {
@@ -134,9 +148,24 @@ pub(crate) struct RateLimitArgs {
     pub(crate) name: Option<TokenStream>,
     pub(crate) rate: Option<RateArg>,
     pub(crate) burst: Option<TokenStream>,
+    /// `cost = expr`: the slots each call takes.
+    pub(crate) cost: Option<TokenStream>,
     pub(crate) max_wait: Option<DurationArg>,
     pub(crate) key: Option<Expr>,
     pub(crate) max_keys: Option<TokenStream>,
+}
+
+pub(crate) struct CacheArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) key: Option<Expr>,
+    pub(crate) max_keys: Option<TokenStream>,
+    pub(crate) ttl: Option<DurationArg>,
+    pub(crate) stale_if_error: Option<DurationArg>,
+}
+
+pub(crate) struct CoalesceArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) key: Option<Expr>,
 }
 
 /// Arguments every attribute takes besides its own.
@@ -190,6 +219,8 @@ pub(crate) fn parse_layer(
                 "max_elapsed",
                 "retry_if",
                 "on_retry",
+                "retry_after",
+                "budget",
                 "name",
             ],
         ),
@@ -209,7 +240,9 @@ pub(crate) fn parse_layer(
                 "slow_call_rate",
                 "open_for",
                 "open_for_max",
+                "open_for_factor",
                 "half_open_calls",
+                "max_wait_in_half_open",
                 "record_if",
                 "key",
                 "max_keys",
@@ -225,7 +258,20 @@ pub(crate) fn parse_layer(
         ),
         Kind::RateLimit => (
             Policy::RateLimit(rate_limit(&mut args, &mut local)),
-            &["rate", "burst", "max_wait", "key", "max_keys", "name"],
+            &[
+                "rate", "burst", "max_wait", "cost", "key", "max_keys", "name",
+            ],
+        ),
+        Kind::Cache => (
+            Policy::Cache(cache(&mut args, &mut local)),
+            &["key", "ttl", "stale_if_error", "max_keys", "name"],
+        ),
+        Kind::Coalesce => (
+            Policy::Coalesce(CoalesceArgs {
+                key: args.take("key").map(|(_, v)| v),
+                name: take_name(&mut args, &mut local),
+            }),
+            &["key", "name"],
         ),
     };
     let valid: Vec<&str> = valid.iter().chain(COMMON.iter()).copied().collect();
@@ -272,6 +318,9 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
     let on_retry = args
         .take("on_retry")
         .and_then(|(_, v)| lit::fn_path(&v, "`on_retry`", "on_retry = log_retry", errors));
+    let retry_after = args.take("retry_after").and_then(|(_, v)| {
+        lit::fn_path(&v, "`retry_after`", "retry_after = hinted_wait", errors)
+    });
     RetryArgs {
         max_attempts,
         backoff,
@@ -280,7 +329,47 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
         retry_if,
         on_retry,
         name: take_name(args, errors),
+        budget: retry_budget(args, errors),
+        retry_after,
     }
+}
+
+/// `budget` alone (the defaults) or `budget(ratio = 0.2, min_per_sec = 10, window = "10s")`.
+fn retry_budget(args: &mut Args, errors: &mut Errors) -> Option<BudgetArg> {
+    if args.take_flag("budget").is_some() {
+        return Some(BudgetArg::default());
+    }
+    if let Some((key, _)) = args.take("budget") {
+        errors.at(
+            key.span(),
+            "write `budget` alone for the defaults, or `budget(ratio = 0.2, min_per_sec = 10, window = \"10s\")`",
+        );
+        return None;
+    }
+    let call = args.take_call("budget")?;
+    let mut inner = Args::from_call("`budget(...)`".to_owned(), &call);
+    let ratio = inner
+        .take("ratio")
+        .and_then(|(_, v)| lit::float(&v, "ratio", (0.0, false, 10.0), errors));
+    let min_per_sec = inner
+        .take("min_per_sec")
+        .and_then(|(_, v)| lit::integer(&v, "min_per_sec", 0, errors));
+    let window = inner.take("window").and_then(|(_, v)| {
+        let d = lit::duration(&v, errors)?;
+        if d.literal_nanos() == Some(0) {
+            errors.spanned(
+                &v,
+                "`window` must be longer than 0s: it is how long calls and retries count, e.g. `window = \"10s\"`",
+            );
+        }
+        Some(d)
+    });
+    errors.extend(inner.finish(&["ratio", "min_per_sec", "window"]));
+    Some(BudgetArg {
+        ratio,
+        min_per_sec,
+        window,
+    })
 }
 
 const BACKOFF_HELP: &str = "`backoff` is `none`, `fixed(\"1s\")`, \
@@ -435,7 +524,7 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
                     errors.spanned(
                         value,
                         format_args!(
-                            "`{key}` ({}s) must be at least `open_for` ({}s{}): it caps the doubled open time",
+                            "`{key}` ({}s) must be at least `open_for` ({}s{}): it caps the open time that grows on each re-open",
                             secs(max_nanos),
                             secs(min),
                             if open_for.is_some() { "" } else { ", the default" }
@@ -444,6 +533,33 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
                 }
             }
             settings.push(("open_for_max", Value::Duration(max)));
+        }
+    }
+    if let Some((key, value)) = args.take("open_for_factor") {
+        if open_for_max.is_none() {
+            errors.at(
+                key.span(),
+                "`open_for_factor` needs `open_for_max = \"...\"`: the factor grows the open time on each re-open, up to that cap",
+            );
+        }
+        if let Some(v) = lit::float(
+            &value,
+            "open_for_factor",
+            (1.0, true, f64::INFINITY),
+            errors,
+        ) {
+            settings.push(("open_for_factor", Value::Tokens(v)));
+        }
+    }
+    if let Some((_, value)) = args.take("max_wait_in_half_open") {
+        if let Some(d) = lit::duration(&value, errors) {
+            if d.literal_nanos() == Some(0) {
+                errors.spanned(
+                    &value,
+                    "`max_wait_in_half_open` must be longer than 0s: it is how long the trials have to finish, e.g. `max_wait_in_half_open = \"30s\"`",
+                );
+            }
+            settings.push(("max_wait_in_half_open", Value::Duration(d)));
         }
     }
     if let Some(d) = open_for {
@@ -744,9 +860,16 @@ fn rate_limit(args: &mut Args, errors: &mut Errors) -> RateLimitArgs {
             }
         },
     };
+    let mut burst_value = None;
     let burst = args.take("burst").and_then(|(_, v)| {
+        burst_value = lit::int_value(&v);
         let tokens = lit::integer(&v, "burst", 1, errors)?;
         check_burst(&v, rate.as_ref(), errors);
+        Some(tokens)
+    });
+    let cost = args.take("cost").and_then(|(_, v)| {
+        let tokens = lit::integer(&v, "cost", 1, errors)?;
+        check_cost(&v, burst_value, rate.as_ref(), errors);
         Some(tokens)
     });
     let (key, max_keys) = key_and_max_keys(args, errors);
@@ -754,9 +877,34 @@ fn rate_limit(args: &mut Args, errors: &mut Errors) -> RateLimitArgs {
         name: take_name(args, errors),
         rate,
         burst,
+        cost,
         max_wait: take_duration(args, "max_wait", errors),
         key,
         max_keys,
+    }
+}
+
+/// A literal cost above a literal burst (given, or the rate's count by default) could
+/// never be admitted.
+fn check_cost(cost: &Expr, burst: Option<u128>, rate: Option<&RateArg>, errors: &mut Errors) {
+    let Some(value) = lit::int_value(cost) else {
+        return;
+    };
+    let (burst, which) = match (burst, rate) {
+        (Some(burst), _) => (burst, String::new()),
+        (None, Some(RateArg::Literal { count, .. })) => (
+            u128::from(*count),
+            ", the rate's count, as `burst` is not given".to_owned(),
+        ),
+        _ => return,
+    };
+    if value > burst {
+        errors.spanned(
+            cost,
+            format_args!(
+                "this call costs {value} but the burst is {burst}{which}: it could never be admitted; raise `burst` to at least {value}, or lower `cost`"
+            ),
+        );
     }
 }
 
@@ -779,5 +927,16 @@ fn check_burst(burst: &Expr, rate: Option<&RateArg>, errors: &mut Errors) {
                 crate::limits::max_duration_text()
             ),
         );
+    }
+}
+
+fn cache(args: &mut Args, errors: &mut Errors) -> CacheArgs {
+    let (key, max_keys) = key_and_max_keys(args, errors);
+    CacheArgs {
+        name: take_name(args, errors),
+        key,
+        max_keys,
+        ttl: take_duration(args, "ttl", errors),
+        stale_if_error: take_duration(args, "stale_if_error", errors),
     }
 }
