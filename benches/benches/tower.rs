@@ -1,6 +1,7 @@
 //! Each policy's tower layer (feature `tower`) around the trivial service, next to the
-//! same policy called directly and to tower's own layer for the same job
-//! (`ConcurrencyLimit`, `Timeout`, `Retry`), in the same run. A tower call is
+//! same policy called directly, to tower's own layer for the same job
+//! (`ConcurrencyLimit`, `Timeout`, `Retry`) and to tower-resilience's (circuit breaker,
+//! bulkhead, time limiter, retry), in the same run. A tower call is
 //! `ready().await` then `call(i).await`, on a clone of the service held per batch, as
 //! a tower user holds theirs.
 //!
@@ -24,6 +25,77 @@ use resilience_runtime::{
     Bulkhead, CircuitBreaker, Jitter, KeyedRateLimiter, Rate, RateLimiter, Retry, Timeout,
 };
 use tower::Layer;
+
+/// The trivial service with an error type that is `Clone` (tower-resilience's retry
+/// needs one).
+#[derive(Debug, Clone, Copy)]
+struct CloneEcho;
+
+#[derive(Debug, Clone)]
+struct CloneError;
+
+impl std::fmt::Display for CloneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("never")
+    }
+}
+
+impl std::error::Error for CloneError {}
+
+impl tower::Service<u64> for CloneEcho {
+    type Response = u64;
+    type Error = CloneError;
+    type Future = std::future::Ready<Result<u64, CloneError>>;
+
+    #[inline]
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), CloneError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, i: u64) -> Self::Future {
+        std::future::ready(Ok(black_box(i)))
+    }
+}
+
+static TR_BREAKER: LazyLock<
+    <tower_resilience_circuitbreaker::CircuitBreakerLayer as Layer<Echo>>::Service,
+> = LazyLock::new(|| {
+    tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .sliding_window_size(100)
+        .build()
+        .unwrap()
+        .layer(Echo)
+});
+static TR_BULKHEAD: LazyLock<<tower_resilience_bulkhead::BulkheadLayer as Layer<Echo>>::Service> =
+    LazyLock::new(|| {
+        tower_resilience_bulkhead::BulkheadLayer::builder()
+            .max_concurrent_calls(PERMITS)
+            .build()
+            .unwrap()
+            .layer(Echo)
+    });
+static TR_TIMEOUT: LazyLock<
+    <tower_resilience_timelimiter::TimeLimiterLayer as Layer<Echo>>::Service,
+> = LazyLock::new(|| {
+    tower_resilience_timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(TIMEOUT)
+        .build()
+        .layer(Echo)
+});
+static TR_RETRY: LazyLock<
+    <tower_resilience_retry::RetryLayer<u64, u64, CloneError> as Layer<CloneEcho>>::Service,
+> = LazyLock::new(|| {
+    tower_resilience_retry::RetryLayer::<u64, u64, CloneError>::builder()
+        .max_attempts(3)
+        .exponential_backoff(std::time::Duration::from_millis(100))
+        .build()
+        .layer(CloneEcho)
+});
 
 static BREAKER: LazyLock<CircuitBreaker> =
     LazyLock::new(|| CircuitBreaker::builder("bench-tower").build().unwrap());
@@ -132,6 +204,13 @@ fn main() {
             batch!(service, BREAKER_LAYER),
         ),
         case(
+            "circuit breaker",
+            "tower_resilience_breaker",
+            "tower-resilience CircuitBreaker",
+            Anchor,
+            batch!(service, TR_BREAKER),
+        ),
+        case(
             "bulkhead",
             "tower_bulkhead_direct",
             "Bulkhead::call",
@@ -152,6 +231,13 @@ fn main() {
             "tower ConcurrencyLimit",
             Anchor,
             batch!(service, anchors::TOWER_LIMIT),
+        ),
+        case(
+            "bulkhead",
+            "tower_resilience_bulkhead",
+            "tower-resilience Bulkhead",
+            Anchor,
+            batch!(service, TR_BULKHEAD),
         ),
         case(
             "rate limit",
@@ -204,6 +290,13 @@ fn main() {
             batch!(service, anchors::TOWER_TIMEOUT),
         ),
         case(
+            "timeout",
+            "tower_resilience_timelimiter",
+            "tower-resilience TimeLimiter",
+            Anchor,
+            batch!(service, TR_TIMEOUT),
+        ),
+        case(
             "retry",
             "tower_retry_direct",
             "Retry::call (no backoff)",
@@ -231,6 +324,13 @@ fn main() {
             "tower Retry",
             Anchor,
             batch!(service, anchors::TOWER_RETRY),
+        ),
+        case(
+            "retry",
+            "tower_resilience_retry",
+            "tower-resilience Retry",
+            Anchor,
+            batch!(service, TR_RETRY),
         ),
     ];
     suite::run(&cases);
