@@ -30,8 +30,7 @@ use crate::args::{Args, Errors};
 use crate::func::{self, Function, Receiver};
 use crate::kind::Kind;
 use crate::policy::{
-    self, BackoffArg, BreakerArgs, BulkheadArgs, CacheArgs, CoalesceArgs, ConcurrencyArg,
-    FallbackArgs, FallbackForm,
+    self, BackoffArg, BreakerArgs, BulkheadArgs, ConcurrencyArg, FallbackArgs, FallbackForm,
     Jitter, Layer, Policy, RateLimitArgs, RetryArgs, TimeoutArgs, WindowArg,
 };
 use crate::valid;
@@ -289,8 +288,6 @@ impl<'a> Generator<'a> {
             Policy::CircuitBreaker(args) => self.breaker(index, args, inner, reused_below),
             Policy::Bulkhead(args) => self.bulkhead(index, args, inner, reused_below),
             Policy::RateLimit(args) => self.rate_limit(index, args, inner, reused_below),
-            Policy::Cache(args) => self.cache(index, args, inner, reused_below),
-            Policy::Coalesce(args) => self.coalesce(index, args, inner),
         }
     }
 
@@ -540,34 +537,16 @@ impl<'a> Generator<'a> {
         };
         let timed = args.max_elapsed.is_some();
         let name = self.name_or_default(&args.name);
-        let budget = args.budget.as_ref().map(|b| {
-            let ratio = b.ratio.clone().unwrap_or_else(|| quote!(0.2));
-            let min_per_sec = b.min_per_sec.clone().unwrap_or_else(|| quote!(10));
-            let window = dur(&b.window, quote!(#p::Duration::from_secs(10)));
-            let settings = quote!(#p::Budget::new(#ratio, #min_per_sec, #window));
-            let state = self.state_with(
-                index,
-                "RETRY_BUDGET",
-                quote!(SharedBudget),
-                quote!(budget),
-                quote!(#p::retry_budget(#name, #settings)),
-            );
-            quote!(.budgeted(#state))
-        });
         let stats = self.stats(index, "RETRY", "retry_stats", name);
-        let decide = match &args.retry_after {
-            Some(hint) => quote!(after_hinted(&#policy, #outcome, #retry_if, #hint, #on_retry)),
-            None => quote!(after(&#policy, #outcome, #retry_if, #on_retry)),
-        };
         // The policy is built where it is used, after an attempt: a call that succeeds
         // at once never builds it, and it is not held across the attempt.
         quote! {
-            let mut #run = #p::RetryRun::#start(#timed).counted(#stats) #budget;
+            let mut #run = #p::RetryRun::#start(#timed).counted(#stats);
             loop {
                 #rebind
                 let #outcome = #outcome_of;
                 let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                match #run.#decide {
+                match #run.after(&#policy, #outcome, #retry_if, #on_retry) {
                     #p::ControlFlow::Break(#result) => break #result,
                     #p::ControlFlow::Continue(#delay) => #pause,
                 }
@@ -791,60 +770,6 @@ impl<'a> Generator<'a> {
             before_inner,
         };
         self.stateful(stateful, inner, reused)
-    }
-
-    /// `#[cache]`: the cache, built once, then called with the key (`()` without one)
-    /// and the layers below. The `Ok` type's bound is checked at the return type.
-    fn cache(
-        &mut self,
-        index: usize,
-        args: &CacheArgs,
-        inner: TokenStream,
-        reused: bool,
-    ) -> TokenStream {
-        let krate = &self.krate;
-        let p = &self.p;
-        let name = self.name_or_default(&args.name);
-        let mut builder = quote!(#p::Cache::builder(#name));
-        if let Some(d) = &args.ttl {
-            let d = d.tokens(krate);
-            builder.extend(quote!(.ttl(#d)));
-        }
-        if let Some(d) = &args.stale_if_error {
-            let d = d.tokens(krate);
-            builder.extend(quote!(.stale_if_error(#d)));
-        }
-        if let Some(n) = &args.max_keys {
-            builder.extend(quote!(.max_keys(#n)));
-        }
-        let state = self.state(index, "CACHE", quote!(Cache), quote!(#builder.register_clamped()));
-        let key = args.key.as_ref().map_or_else(|| quote!(()), ToTokens::to_token_stream);
-        let inner = self.deferred(inner, reused);
-        let p = &self.p;
-        let output = &self.function.output;
-        let call = if self.function.is_async {
-            quote_spanned!(output.span()=> #p::cache_call)
-        } else {
-            quote_spanned!(output.span()=> #p::cache_call_blocking)
-        };
-        quote!(#call(#state, #key, #inner))
-    }
-
-    /// `#[coalesce]`: async only (checked in `valid`).
-    fn coalesce(&mut self, index: usize, args: &CoalesceArgs, inner: TokenStream) -> TokenStream {
-        let p = &self.p;
-        let name = self.name_or_default(&args.name);
-        let state = self.state(
-            index,
-            "COALESCE",
-            quote!(Coalesce),
-            quote!(#p::Coalesce::builder(#name).register_clamped()),
-        );
-        let key = args.key.as_ref().map_or_else(|| quote!(()), ToTokens::to_token_stream);
-        let p = &self.p;
-        let output = &self.function.output;
-        let call = quote_spanned!(output.span()=> #p::coalesce_call);
-        quote!(#call(#state, #key, #inner))
     }
 
     /// A policy with state of its own (breaker, bulkhead, rate limiter): built once
