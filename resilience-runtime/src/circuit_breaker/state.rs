@@ -140,14 +140,22 @@ enum Window {
     Time(TimeWindow),
 }
 
+/// What `metrics()` reports: the counts, their slow failures (kept apart from the
+/// counts that decide), and whether the counts are enough for a decision.
+#[derive(Debug, Clone, Copy, Default)]
+struct Described {
+    counts: Counts,
+    slow_failed: u64,
+    enough: bool,
+}
+
 struct Cold {
     /// The open time of the next opening (doubles on re-opens up to `open_for_max`).
     open_for: Duration,
     /// Why the breaker last opened.
     reason: Option<String>,
-    /// What opened it (the window then, or the trials), for `metrics()` while open,
-    /// and whether those counts were enough for a decision.
-    opened_by: Option<(Counts, bool)>,
+    /// What opened it (the window then, or the trials), for `metrics()` while open.
+    opened_by: Option<Described>,
     last_transition: Option<Instant>,
 }
 
@@ -513,41 +521,54 @@ impl Shared {
 
     /// The trial counts of the half-open `word`.
     fn trial_counts(&self, word: u64) -> Counts {
-        let side = self.trial_slow_failed.load(Ordering::Acquire);
-        let (failures, slow) = (field(word, TRIAL_FAILED), field(word, TRIAL_SLOW));
         Counts {
             calls: field(word, FINISHED),
-            failures,
-            slow,
+            failures: field(word, TRIAL_FAILED),
+            slow: field(word, TRIAL_SLOW),
+        }
+    }
+
+    /// The trials of the half-open `word`, as `metrics()` reports them.
+    fn trials_described(&self, word: u64) -> Described {
+        let counts = self.trial_counts(word);
+        let side = self.trial_slow_failed.load(Ordering::Acquire);
+        Described {
+            counts,
             slow_failed: if side >> 32 == word & TAG {
-                (side & 0xFFFF_FFFF).min(failures).min(slow)
+                (side & 0xFFFF_FFFF).min(counts.failures).min(counts.slow)
             } else {
                 0
             },
+            enough: counts.calls >= u64::from(self.config.half_open_calls),
         }
     }
 
-    /// The window's counts now.
-    fn window_counts(&self) -> Counts {
-        match &self.window {
-            Window::Count(window) => window.counts(),
-            Window::Time(window) => window.sum(window.index(self.nanos(Instant::now()))),
+    /// The window now, as `metrics()` reports it.
+    fn window_described(&self) -> Described {
+        let (counts, slow_failed) = match &self.window {
+            Window::Count(window) => {
+                let c = window.counts();
+                (c, window.slow_failed(c))
+            }
+            Window::Time(window) => {
+                let idx = window.index(self.nanos(Instant::now()));
+                let c = window.sum(idx);
+                (c, window.slow_failed(idx, c))
+            }
+        };
+        Described {
+            counts,
+            slow_failed,
+            enough: counts.calls >= u64::from(self.config.min_calls),
         }
     }
 
-    /// What `metrics()` describes for `word`: the counts and whether they are enough
-    /// for a decision.
-    fn described(&self, word: u64, cold: &Cold) -> (Counts, bool) {
+    /// What `metrics()` describes for `word`.
+    fn described(&self, word: u64, cold: &Cold) -> Described {
         match word & STATE {
-            HALF_OPEN => {
-                let c = self.trial_counts(word);
-                (c, c.calls >= u64::from(self.config.half_open_calls))
-            }
+            HALF_OPEN => self.trials_described(word),
             OPEN if cold.opened_by.is_some() => cold.opened_by.unwrap_or_default(),
-            _ => {
-                let c = self.window_counts();
-                (c, c.calls >= u64::from(self.config.min_calls))
-            }
+            _ => self.window_described(),
         }
     }
 
@@ -566,8 +587,7 @@ impl Shared {
             return; // someone else moved it already
         }
         let until = self.nanos(now).saturating_add(nanos_of(cold.open_for));
-        let c = self.window_counts();
-        cold.opened_by = Some((c, c.calls >= u64::from(self.config.min_calls)));
+        cold.opened_by = Some(self.window_described());
         self.head.open_until.store(until, Ordering::Relaxed);
         self.head
             .word
@@ -629,7 +649,7 @@ impl Shared {
         let mut cold = self.cold();
         let cfg = &self.config;
         let mut word = self.head.word.load(Ordering::Acquire);
-        let (to, reason, trials) = loop {
+        let (to, reason, decided) = loop {
             if word & TAG != tag {
                 return; // decided already, or moved on
             }
@@ -684,13 +704,13 @@ impl Shared {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break (to, reason, trials),
+                Ok(_) => break (to, reason, word),
                 Err(actual) => word = actual,
             }
         };
         if to == OPEN {
             cold.open_for = self.grown_open_for(&cold);
-            cold.opened_by = Some((trials, trials.calls >= u64::from(cfg.half_open_calls)));
+            cold.opened_by = Some(self.trials_described(decided));
             cold.reason.clone_from(&reason);
         } else {
             cold.open_for = cfg.open_for;
@@ -839,7 +859,11 @@ impl Shared {
         let state = self.state();
         let cold = self.cold();
         let word = self.head.word.load(Ordering::Acquire);
-        let (counts, min_calls_reached) = self.described(word, &cold);
+        let Described {
+            counts,
+            slow_failed,
+            enough: min_calls_reached,
+        } = self.described(word, &cold);
         let last_transition = cold.last_transition;
         drop(cold);
         let share = |n: u64| {
@@ -855,7 +879,7 @@ impl Shared {
             successes: counts.calls - counts.failures,
             failures: counts.failures,
             slow_calls: counts.slow,
-            slow_failures: counts.slow_failed,
+            slow_failures: slow_failed,
             failure_rate: share(counts.failures),
             slow_call_rate: share(counts.slow),
             min_calls_reached,

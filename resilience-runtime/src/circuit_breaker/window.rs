@@ -27,9 +27,6 @@ pub(crate) struct Counts {
     pub(crate) calls: u64,
     pub(crate) failures: u64,
     pub(crate) slow: u64,
-    /// Slow calls that also failed: kept for metrics only, beside the counters that
-    /// decide (0 in the counts a decision is taken on).
-    pub(crate) slow_failed: u64,
 }
 
 /// Whether a slot's value is a slow failure.
@@ -146,19 +143,21 @@ impl CountWindow {
         (word, old == 0)
     }
 
-    /// The counts now, slow failures included (zeros while inconsistent).
+    /// The counts now (zeros while inconsistent).
     pub(crate) fn counts(&self) -> Counts {
-        let mut c = self
-            .decode(self.hot.counts.load(Ordering::Relaxed))
-            .unwrap_or_default();
-        let slow_failed = self.hot.slow_failed.load(Ordering::Relaxed);
+        self.decode(self.hot.counts.load(Ordering::Relaxed))
+            .unwrap_or_default()
+    }
+
+    /// Of the counts `c`, the slow failures (metrics only; kept apart from the
+    /// counts that decide, so that deciding reads no more than it did).
+    pub(crate) fn slow_failed(&self, c: Counts) -> u64 {
         // Out of range only for a moment, while a writer is between its two steps.
-        c.slow_failed = if slow_failed <= c.failures.min(c.slow) {
-            slow_failed
-        } else {
-            c.failures.min(c.slow)
-        };
-        c
+        self.hot
+            .slow_failed
+            .load(Ordering::Relaxed)
+            .min(c.failures)
+            .min(c.slow)
     }
 
     /// The counts in a counts word, or `None` while a racing writer leaves them
@@ -168,7 +167,6 @@ impl CountWindow {
             calls: (word >> CALLS_SHIFT) & FIELD,
             failures: (word >> FAIL_SHIFT) & FIELD,
             slow: (word >> SLOW_SHIFT) & FIELD,
-            slow_failed: 0,
         };
         (c.calls <= self.n && c.failures <= c.calls && c.slow <= c.calls).then_some(c)
     }
@@ -292,7 +290,6 @@ impl TimeWindow {
                     calls: c.load(Ordering::SeqCst),
                     failures: f.load(Ordering::SeqCst),
                     slow: s.load(Ordering::SeqCst),
-                    slow_failed: 0,
                 };
                 (self.prior_idx.load(Ordering::SeqCst) == idx).then_some(prior)
             })
@@ -325,7 +322,6 @@ impl TimeWindow {
             calls,
             failures: (prior.failures + current(&bucket.failures)).min(calls),
             slow: (prior.slow + current(&bucket.slow)).min(calls),
-            slow_failed: 0,
         }
     }
 
@@ -379,12 +375,26 @@ impl TimeWindow {
             counts.calls += live(&b.calls);
             counts.failures += live(&b.failures);
             counts.slow += live(&b.slow);
-            counts.slow_failed += live(&b.slow_failed);
         }
         counts.failures = counts.failures.min(counts.calls);
         counts.slow = counts.slow.min(counts.calls);
-        counts.slow_failed = counts.slow_failed.min(counts.failures).min(counts.slow);
         counts
+    }
+
+    /// Of the window that ends in bucket `idx`, whose counts are `c`, the slow
+    /// failures (metrics only).
+    pub(crate) fn slow_failed(&self, idx: u64, c: Counts) -> u64 {
+        if idx.saturating_sub(self.newest.load(Ordering::Relaxed)) >= self.buckets {
+            return 0;
+        }
+        let tag = idx & COUNT;
+        let live = |word: &AtomicU64| {
+            let w = word.load(Ordering::Relaxed);
+            let age = tag.wrapping_sub(w >> TAG_SHIFT) & COUNT;
+            if age < self.buckets { w & COUNT } else { 0 }
+        };
+        let n: u64 = self.slots.iter().map(|b| live(&b.slow_failed)).sum();
+        n.min(c.failures).min(c.slow)
     }
 
     /// The bucket index of `now` (nanoseconds since the breaker's creation).
