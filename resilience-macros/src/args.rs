@@ -285,6 +285,20 @@ impl Args {
         expr_ident(&arg.value).cloned()
     }
 
+    /// A bare call `flag(...)` (`budget(ratio = 0.2)`), taken if present.
+    pub(crate) fn take_call(&mut self, flag: &str) -> Option<syn::ExprCall> {
+        let (arg, used) = self.entries.iter_mut().find(|(a, used)| {
+            !*used
+                && a.key.is_none()
+                && matches!(&a.value, Expr::Call(c) if expr_ident(&c.func).is_some_and(|i| i == flag))
+        })?;
+        *used = true;
+        match &arg.value {
+            Expr::Call(call) => Some(call.clone()),
+            _ => None,
+        }
+    }
+
     /// Reports every argument nobody took: unknown keys (listing the valid ones and
     /// suggesting the nearest) and bare values where none is expected.
     pub(crate) fn finish(mut self, valid: &[&str]) -> Errors {

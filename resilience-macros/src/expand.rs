@@ -322,10 +322,11 @@ impl<'a> Generator<'a> {
         // which `unused_braces` reports at the user's braces with a fix that does not
         // compile. The braces keep their span, and with it the edition's rules for the
         // temporaries of the block's value.
+        // Counted as running while it runs, for `lifecycle::drain`.
+        let p = &self.p;
         if f.is_async {
-            quote!(async #mv { #rebind (#block) })
+            quote!(#p::running(async #mv { #rebind (#block) }))
         } else {
-            let p = &self.p;
             quote!(#p::run(#mv || { #rebind (#block) }))
         }
     }
@@ -522,33 +523,57 @@ impl<'a> Generator<'a> {
         let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
         let result = Ident::new("__resilience_result", Span::mixed_site());
         let delay = Ident::new("__resilience_delay", Span::mixed_site());
+        let error = Ident::new("__resilience_error", Span::mixed_site());
         let (start, outcome_of, pause) = if self.function.is_async {
             (
                 quote!(start),
                 quote!(#inner.await),
-                quote!(#p::sleep(#delay).await),
+                quote!(#p::pause(#delay).await),
             )
         } else {
             (
                 quote!(start_blocking),
                 inner,
-                quote!(#p::sleep_blocking(#delay)),
+                quote!(#p::pause_blocking(#delay)),
             )
         };
         let timed = args.max_elapsed.is_some();
         let name = self.name_or_default(&args.name);
+        let budget = args.budget.as_ref().map(|b| {
+            let ratio = b.ratio.clone().unwrap_or_else(|| quote!(0.2));
+            let min_per_sec = b.min_per_sec.clone().unwrap_or_else(|| quote!(10));
+            let window = dur(&b.window, quote!(#p::Duration::from_secs(10)));
+            let settings = quote!(#p::Budget::new(#ratio, #min_per_sec, #window));
+            let state = self.state_with(
+                index,
+                "RETRY_BUDGET",
+                quote!(SharedBudget),
+                quote!(budget),
+                quote!(#p::retry_budget(#name, #settings)),
+            );
+            quote!(.budgeted(#state))
+        });
         let stats = self.stats(index, "RETRY", "retry_stats", name);
+        let decide = match &args.retry_after {
+            Some(hint) => {
+                quote!(after_hinted_keeping(&#policy, #outcome, #retry_if, #hint, #on_retry))
+            }
+            None => quote!(after_keeping(&#policy, #outcome, #retry_if, #on_retry)),
+        };
         // The policy is built where it is used, after an attempt: a call that succeeds
         // at once never builds it, and it is not held across the attempt.
         quote! {
-            let mut #run = #p::RetryRun::#start(#timed).counted(#stats);
+            let mut #run = #p::RetryRun::#start(#timed).counted(#stats) #budget;
             loop {
                 #rebind
                 let #outcome = #outcome_of;
                 let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                match #run.after(&#policy, #outcome, #retry_if, #on_retry) {
+                match #run.#decide {
                     #p::ControlFlow::Break(#result) => break #result,
-                    #p::ControlFlow::Continue(#delay) => #pause,
+                    // A drain during the sleep: no further attempt, the error it has.
+                    #p::ControlFlow::Continue((#delay, #error)) => if !#pause {
+                        break #run.stopped(#error);
+                    },
                 }
             }
         }

@@ -40,6 +40,18 @@ pub(crate) struct RetryArgs {
     pub(crate) retry_if: Option<Path>,
     pub(crate) on_retry: Option<Path>,
     pub(crate) name: Option<TokenStream>,
+    /// `budget` / `budget(ratio = .., min_per_sec = .., window = "..")`.
+    pub(crate) budget: Option<BudgetArg>,
+    /// `retry_after = path`: a server's hint of the wait.
+    pub(crate) retry_after: Option<Path>,
+}
+
+/// A retry budget's settings; `None` takes the default.
+#[derive(Default)]
+pub(crate) struct BudgetArg {
+    pub(crate) ratio: Option<TokenStream>,
+    pub(crate) min_per_sec: Option<TokenStream>,
+    pub(crate) window: Option<DurationArg>,
 }
 
 pub(crate) enum BackoffArg {
@@ -192,6 +204,8 @@ pub(crate) fn parse_layer(
                 "max_elapsed",
                 "retry_if",
                 "on_retry",
+                "retry_after",
+                "budget",
                 "name",
             ],
         ),
@@ -278,6 +292,9 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
     let on_retry = args
         .take("on_retry")
         .and_then(|(_, v)| lit::fn_path(&v, "`on_retry`", "on_retry = log_retry", errors));
+    let retry_after = args.take("retry_after").and_then(|(_, v)| {
+        lit::fn_path(&v, "`retry_after`", "retry_after = hinted_wait", errors)
+    });
     RetryArgs {
         max_attempts,
         backoff,
@@ -286,7 +303,47 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
         retry_if,
         on_retry,
         name: take_name(args, errors),
+        budget: retry_budget(args, errors),
+        retry_after,
     }
+}
+
+/// `budget` alone (the defaults) or `budget(ratio = 0.2, min_per_sec = 10, window = "10s")`.
+fn retry_budget(args: &mut Args, errors: &mut Errors) -> Option<BudgetArg> {
+    if args.take_flag("budget").is_some() {
+        return Some(BudgetArg::default());
+    }
+    if let Some((key, _)) = args.take("budget") {
+        errors.at(
+            key.span(),
+            "write `budget` alone for the defaults, or `budget(ratio = 0.2, min_per_sec = 10, window = \"10s\")`",
+        );
+        return None;
+    }
+    let call = args.take_call("budget")?;
+    let mut inner = Args::from_call("`budget(...)`".to_owned(), &call);
+    let ratio = inner
+        .take("ratio")
+        .and_then(|(_, v)| lit::float(&v, "ratio", (0.0, false, 10.0), errors));
+    let min_per_sec = inner
+        .take("min_per_sec")
+        .and_then(|(_, v)| lit::integer(&v, "min_per_sec", 0, errors));
+    let window = inner.take("window").and_then(|(_, v)| {
+        let d = lit::duration(&v, errors)?;
+        if d.literal_nanos() == Some(0) {
+            errors.spanned(
+                &v,
+                "`window` must be longer than 0s: it is how long calls and retries count, e.g. `window = \"10s\"`",
+            );
+        }
+        Some(d)
+    });
+    errors.extend(inner.finish(&["ratio", "min_per_sec", "window"]));
+    Some(BudgetArg {
+        ratio,
+        min_per_sec,
+        window,
+    })
 }
 
 const BACKOFF_HELP: &str = "`backoff` is `none`, `fixed(\"1s\")`, \

@@ -60,10 +60,18 @@ impl<T, E> IsResult for Result<T, E> {
 pub const fn assert_result<R: IsResult>() {}
 
 /// Runs the body of a plain function as a closure, so `return` and `?` inside it
-/// leave only the attempt.
+/// leave only the attempt; counted as running meanwhile, for `lifecycle::drain`.
 #[inline(always)]
 pub fn run<R>(body: impl FnOnce() -> R) -> R {
+    let _running = crate::lifecycle::Running::enter();
     body()
+}
+
+/// The body of an async function, counted as running while it runs, for
+/// `lifecycle::drain`.
+#[inline(always)]
+pub fn running<F: core::future::Future>(body: F) -> crate::lifecycle::Tracked<F> {
+    crate::lifecycle::track(body)
 }
 
 /// `retry_if` when none is given: every error is retried.
@@ -80,6 +88,17 @@ pub fn no_hook<E>(_: &E, _: u32, _: Duration) {}
 /// timer held inline would make every call's future larger (and slower to move).
 pub fn sleep(delay: Duration) -> core::pin::Pin<Box<tokio::time::Sleep>> {
     Box::pin(tokio::time::sleep(delay))
+}
+
+/// The async sleep between attempts, cut short by a drain (`false` then), boxed as
+/// [`sleep`] is.
+pub fn pause(delay: Duration) -> core::pin::Pin<Box<impl core::future::Future<Output = bool>>> {
+    Box::pin(crate::lifecycle::sleep(delay))
+}
+
+/// The blocking sleep between attempts, cut short by a drain (`false` then).
+pub fn pause_blocking(delay: Duration) -> bool {
+    crate::lifecycle::sleep_blocking(delay)
 }
 
 /// The blocking sleep between attempts.
@@ -125,6 +144,27 @@ pub fn stats(
 /// The counters of the `#[retry]` named `name`, registered on its first call.
 pub fn retry_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> SharedStats {
     crate::stats::register(PolicyKind::Retry, name.into())
+}
+
+/// A retry budget, shared by every retry of one name.
+pub type SharedBudget = std::sync::Arc<crate::retry::RetryBudget>;
+pub use crate::retry::Budget;
+
+/// The budget of the `#[retry]` named `name`, registered on its first call.
+pub fn retry_budget(
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    settings: Budget,
+) -> SharedBudget {
+    crate::retry::register_budget(name.into(), settings)
+}
+
+/// A function's retry budget, registered by `init` on the function's first call.
+#[inline(always)]
+pub fn budget(
+    cell: &'static OnceLock<SharedBudget>,
+    init: impl FnOnce() -> SharedBudget,
+) -> &'static crate::retry::RetryBudget {
+    cell.get_or_init(init)
 }
 
 /// The counters of the `#[timeout]` named `name`, registered on its first call.

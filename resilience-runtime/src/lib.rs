@@ -293,6 +293,7 @@ mod config;
 pub mod deadline;
 pub mod events;
 mod keyed;
+pub mod lifecycle;
 mod named;
 pub mod rate_limit;
 pub mod registry;

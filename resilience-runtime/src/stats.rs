@@ -48,7 +48,7 @@ fn stripes() -> usize {
     static STRIPES: OnceLock<usize> = OnceLock::new();
     *STRIPES.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(4, usize::from);
-        (cores * 2).clamp(8, 64)
+        (cores * 2).clamp(8, MAX_STRIPES)
     })
 }
 
@@ -117,6 +117,26 @@ impl Counters {
             .iter()
             .map(|b| b.0[i].load(Ordering::Relaxed))
             .fold(self.shared.0[i].load(Ordering::Relaxed), u64::wrapping_add)
+    }
+}
+
+/// The most stripes there are (see [`stripes`]).
+pub(crate) const MAX_STRIPES: usize = 64;
+
+/// This thread's stripe: below [`MAX_STRIPES`] once it has one, else a value no
+/// stripe has (then see [`assign_thread_stripe`]).
+#[inline(always)]
+pub(crate) fn thread_stripe() -> usize {
+    STRIPE.with(Cell::get)
+}
+
+/// This thread's stripe, taking one if it has none yet; a value no stripe has when
+/// none is free (count in a shared block then).
+#[cold]
+pub(crate) fn assign_thread_stripe() -> usize {
+    match thread_stripe() {
+        UNASSIGNED => assign_stripe(),
+        stripe => stripe,
     }
 }
 

@@ -78,6 +78,8 @@ pin_project! {
         // Counts the outcome, and names the rejection.
         stats: &'a Stats,
         after: Duration,
+        // Made while draining: refused without polling the call.
+        refused: bool,
     }
 }
 
@@ -94,7 +96,12 @@ impl<'a, F: Future> TimeoutCall<'a, F> {
                 (tokio::time::timeout_at(end, future), after)
             }
         };
-        TimeoutCall { race, stats, after }
+        TimeoutCall {
+            race,
+            stats,
+            after,
+            refused: crate::lifecycle::is_draining(),
+        }
     }
 }
 
@@ -108,6 +115,9 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let this = self.project();
+        if *this.refused {
+            return Poll::Ready(Err(E::from_rejection(crate::lifecycle::refuse(this.stats))));
+        }
         match this.race.poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(result)) => {

@@ -154,6 +154,9 @@ impl Bulkhead {
         if let Some(permit) = self.try_acquire_fast() {
             return Ok(permit);
         }
+        if crate::lifecycle::is_draining() {
+            return Err(self.shutting_down());
+        }
         match self.inner.slots.acquire_or_enqueue(false, None) {
             Enqueued::Acquired => Ok(BulkheadPermit::new(&self.inner)),
             Enqueued::Full(s) => Err(self.refuse(s, Duration::ZERO)),
@@ -172,9 +175,11 @@ impl Bulkhead {
         }
     }
 
+    /// A free slot without the lock; `None` sends the call to the slow path (which
+    /// refuses it while draining).
     #[inline]
     fn try_acquire_fast(&self) -> Option<BulkheadPermit<'_>> {
-        if self.inner.slots.try_acquire() {
+        if !crate::lifecycle::is_draining() && self.inner.slots.try_acquire() {
             Some(BulkheadPermit::new(&self.inner))
         } else {
             None
@@ -183,6 +188,9 @@ impl Bulkhead {
 
     #[cold]
     async fn acquire_slow(&self) -> Result<BulkheadPermit<'_>, Rejection> {
+        if crate::lifecycle::is_draining() {
+            return Err(self.shutting_down());
+        }
         let inner = &*self.inner;
         let max_wait = inner.max_wait;
         // A wait that could end past the request's deadline is not begun.
@@ -201,22 +209,34 @@ impl Bulkhead {
         let deadline = (max_wait != Duration::MAX)
             .then(|| Instant::now().checked_add(max_wait))
             .flatten();
-        let granted = match deadline {
-            None => Some((&mut waiter).await),
-            Some(deadline) => {
-                let mut sleep = std::pin::pin!(tokio::time::sleep_until(deadline));
-                std::future::poll_fn(|cx| {
-                    if let Poll::Ready(granted) = Pin::new(&mut waiter).poll(cx) {
-                        return Poll::Ready(Some(granted));
-                    }
-                    sleep.as_mut().poll(cx).map(|()| None)
-                })
-                .await
+        // A drain sends waiters away.
+        let mut drained = std::pin::pin!(crate::lifecycle::began());
+        let mut sleep = std::pin::pin!(deadline.map(tokio::time::sleep_until));
+        let granted = std::future::poll_fn(|cx| {
+            if let Poll::Ready(granted) = Pin::new(&mut waiter).poll(cx) {
+                return Poll::Ready(Some(granted));
             }
-        };
+            if drained.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(false));
+            }
+            match sleep.as_mut().as_pin_mut() {
+                Some(sleep) => sleep.poll(cx).map(|()| None),
+                None => Poll::Pending,
+            }
+        })
+        .await;
         match granted {
             Some(true) => Ok(BulkheadPermit::new(inner)),
-            Some(false) => Err(self.shutting_down()),
+            Some(false) => {
+                if waiter.node.is_some() {
+                    // Sent away by a drain: leave the line (a slot handed over in
+                    // that instant goes back).
+                    if let Left::Granted = waiter.leave() {
+                        inner.slots.release();
+                    }
+                }
+                Err(self.shutting_down())
+            }
             None => match waiter.leave() {
                 Left::Waiting(s) => Err(self.refuse(s, max_wait)),
                 Left::Granted => Ok(BulkheadPermit::new(inner)),
@@ -227,6 +247,9 @@ impl Bulkhead {
 
     #[cold]
     fn acquire_blocking(&self) -> Result<BulkheadPermit<'_>, Rejection> {
+        if crate::lifecycle::is_draining() {
+            return Err(self.shutting_down());
+        }
         let inner = &*self.inner;
         let max_wait = inner.max_wait;
         let cut = !max_wait.is_zero() && crate::deadline::cuts(max_wait);
@@ -239,11 +262,19 @@ impl Bulkhead {
             Enqueued::Queued(node) => node,
         };
         let deadline = std::time::Instant::now().checked_add(max_wait);
+        // Unparked when a drain begins.
+        let _blocked = crate::lifecycle::Blocked::register();
         loop {
             match inner.slots.poll_node(node, None) {
                 Polled::Granted => return Ok(BulkheadPermit::new(inner)),
                 Polled::Closed => return Err(self.shutting_down()),
                 Polled::Pending => {}
+            }
+            if crate::lifecycle::is_draining() {
+                if let Left::Granted = inner.slots.leave(node) {
+                    inner.slots.release();
+                }
+                return Err(self.shutting_down());
             }
             match deadline {
                 None => std::thread::park(),

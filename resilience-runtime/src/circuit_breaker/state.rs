@@ -212,9 +212,12 @@ impl Shared {
     // Admission
     // -----------------------------------------------------------------------------
 
-    /// Admits a call, or says why not. Closed: one load.
+    /// Admits a call, or says why not. Closed: one load (and the draining flag's).
     #[inline]
     pub(crate) fn admit(&self) -> Result<Kind, Rejection> {
+        if crate::lifecycle::is_draining() {
+            return Err(crate::lifecycle::refuse(&self.stats));
+        }
         let word = self.head.word.load(Ordering::Acquire);
         if word & STATE == CLOSED {
             return Ok(Kind::Closed(word & TAG));

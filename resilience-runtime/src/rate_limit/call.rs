@@ -21,6 +21,9 @@ impl Core {
     /// Decides a call that may wait up to `max_wait`.
     #[inline]
     pub(crate) fn decide(&self, tat: &AtomicU64) -> Decision {
+        if crate::lifecycle::is_draining() {
+            return Decision::Refused { retry_after: DRAINED };
+        }
         let quota = &self.settings.quota;
         within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))
     }
@@ -28,6 +31,9 @@ impl Core {
     /// Decides a call that may not wait.
     #[inline]
     pub(crate) fn check(&self, tat: &AtomicU64) -> Result<(), Rejection> {
+        if crate::lifecycle::is_draining() {
+            return Err(self.refused(DRAINED));
+        }
         match self.settings.quota.decide(tat, self.now(), 0) {
             Decision::Now => Ok(()),
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
@@ -47,11 +53,24 @@ impl Core {
         reserved: u64,
     ) {
         let reservation = Reservation::new(tat, prev, reserved);
-        match self.instant(at) {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => tokio::time::sleep(Duration::from_nanos(wait)).await,
+        let mut slept = std::pin::pin!(match self.instant(at) {
+            Some(at) => tokio::time::sleep_until(at),
+            None => tokio::time::sleep(Duration::from_nanos(wait)),
+        });
+        // A drain sends the waiter away: the slot goes back (the caller, seeing the
+        // drain, refuses the call).
+        let mut drained = std::pin::pin!(crate::lifecycle::began());
+        let slept = std::future::poll_fn(|cx| {
+            if drained.as_mut().poll(cx).is_ready() {
+                Poll::Ready(false)
+            } else {
+                slept.as_mut().poll(cx).map(|()| true)
+            }
+        })
+        .await;
+        if slept {
+            reservation.keep();
         }
-        reservation.keep();
     }
 
     /// Decides a call of cost `n` that may wait up to `max_wait` (0: not at all); a
@@ -63,6 +82,9 @@ impl Core {
         n: u32,
         max_wait: u64,
     ) -> Result<Decision, Rejection> {
+        if crate::lifecycle::is_draining() {
+            return Err(self.refused(DRAINED));
+        }
         if n > self.settings.burst {
             return Err(self.never(n));
         }
@@ -95,7 +117,7 @@ impl Core {
                 reserved,
             } => {
                 Box::pin(self.wait_for_slot(tat, at, wait, prev, reserved)).await;
-                Ok(())
+                self.admitted_after_wait()
             }
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
         }
@@ -106,7 +128,9 @@ impl Core {
         match self.decide_n(tat, n, self.settings.quota.max_wait)? {
             Decision::Now => Ok(()),
             Decision::Wait { wait, .. } => {
-                std::thread::sleep(Duration::from_nanos(wait));
+                if !crate::lifecycle::sleep_blocking(Duration::from_nanos(wait)) {
+                    return Err(self.refused(DRAINED));
+                }
                 Ok(())
             }
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
@@ -119,10 +143,29 @@ impl Core {
         match self.decide(tat) {
             Decision::Now => Ok(()),
             Decision::Wait { wait, .. } => {
-                std::thread::sleep(Duration::from_nanos(wait));
+                if !crate::lifecycle::sleep_blocking(Duration::from_nanos(wait)) {
+                    return Err(self.refused(DRAINED));
+                }
                 Ok(())
             }
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
+        }
+    }
+}
+
+/// The `retry_after` of a refusal that is a drain's: [`Core::refused`] makes it
+/// [`Rejection::ShuttingDown`]. (No real wait is this long: waits are capped far below.)
+pub(crate) const DRAINED: u64 = u64::MAX - 1;
+
+impl Core {
+    /// After a wait for a slot: refused if a drain began meanwhile (it sent the
+    /// waiter away).
+    #[inline]
+    pub(crate) fn admitted_after_wait(&self) -> Result<(), Rejection> {
+        if crate::lifecycle::is_draining() {
+            Err(self.refused(DRAINED))
+        } else {
+            Ok(())
         }
     }
 }
@@ -334,6 +377,10 @@ where
                 CallState::Waiting(waiting) => {
                     if waiting.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
+                    }
+                    if let Err(rejection) = this.limiter.inner.core.admitted_after_wait() {
+                        *this.state = CallState::Done;
+                        return Poll::Ready(Err(E::from_rejection(rejection)));
                     }
                     *this.state = CallState::Running;
                 }

@@ -188,7 +188,12 @@ impl KeyedRateLimiter {
                 wait,
                 prev,
                 reserved,
-            } => Box::pin(core.wait_for_slot(&tat, at, wait, prev, reserved)).await,
+            } => {
+                Box::pin(core.wait_for_slot(&tat, at, wait, prev, reserved)).await;
+                if let Err(rejection) = core.admitted_after_wait() {
+                    return Err(E::from_rejection(rejection));
+                }
+            }
             Decision::Refused { retry_after } => {
                 return Err(E::from_rejection(core.refused(retry_after)));
             }

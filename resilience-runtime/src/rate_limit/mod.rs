@@ -179,6 +179,9 @@ impl Core {
 
     #[cold]
     pub(crate) fn refused(&self, retry_after: u64) -> Rejection {
+        if retry_after == call::DRAINED {
+            return crate::lifecycle::refuse(&self.stats);
+        }
         crate::rejection::explain_with(crate::rejection::Source::RateLimit, limit_detail);
         let rejection = Rejection::RateLimited {
             name: self.settings.name.clone(),

@@ -4,6 +4,7 @@
 //! it (the attempt count, the elapsed-time budget, the previous delay), shared by the
 //! async and the blocking call paths and by the code `#[retry]` generates.
 
+mod budget;
 mod run;
 
 use std::future::Future;
@@ -13,6 +14,8 @@ use crate::backoff::{Backoff, Exponential, Jitter};
 use crate::config::ConfigError;
 use crate::stats::Stats;
 
+pub(crate) use budget::register as register_budget;
+pub use budget::{Budget, RetryBudget};
 pub use run::RetryRun;
 
 /// A retry policy: how many attempts, how long to wait between them, and for how long
@@ -49,6 +52,9 @@ pub struct Retry<B = Exponential> {
     backoff: B,
     jitter: Jitter,
     max_elapsed: Option<Duration>,
+    /// Settings of the budget, until `build` registers it under the name.
+    budget_settings: Option<Budget>,
+    budget: Option<std::sync::Arc<RetryBudget>>,
 }
 
 impl Retry {
@@ -76,6 +82,8 @@ impl<B: Backoff> Retry<B> {
             backoff,
             jitter,
             max_elapsed,
+            budget_settings: None,
+            budget: None,
         }
     }
 
@@ -99,14 +107,26 @@ impl<B: Backoff> Retry<B> {
         self.max_elapsed
     }
 
+    /// The retry budget its retries are taken from, if any.
+    pub fn budget(&self) -> Option<&RetryBudget> {
+        self.budget.as_deref()
+    }
+
     /// Starts one async call's progress (the clock is `tokio::time`).
     pub fn start(&self) -> RetryRun<'_> {
-        RetryRun::start(self.max_elapsed.is_some())
+        self.budgeted(RetryRun::start(self.max_elapsed.is_some()))
     }
 
     /// Starts one blocking call's progress (the clock is `std::time`).
     pub fn start_blocking(&self) -> RetryRun<'_> {
-        RetryRun::start_blocking(self.max_elapsed.is_some())
+        self.budgeted(RetryRun::start_blocking(self.max_elapsed.is_some()))
+    }
+
+    fn budgeted<'s>(&'s self, run: RetryRun<'s>) -> RetryRun<'s> {
+        match &self.budget {
+            Some(budget) => run.budgeted(budget),
+            None => run,
+        }
     }
 
     /// Runs `op` until it succeeds or the policy gives up; every error is retried.
@@ -134,9 +154,69 @@ impl<B: Backoff> Retry<B> {
         let mut run = self.start();
         loop {
             let outcome = op().await;
-            match run.after(self, outcome, &retry_if, &on_retry) {
+            match run.after_keeping(self, outcome, &retry_if, &on_retry) {
                 core::ops::ControlFlow::Break(result) => return result,
-                core::ops::ControlFlow::Continue(delay) => tokio::time::sleep(delay).await,
+                core::ops::ControlFlow::Continue((delay, error)) => {
+                    if !crate::lifecycle::sleep(delay).await {
+                        return run.stopped(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Like [`call_with`](Self::call_with), honouring a server's hint (what
+    /// `#[retry(retry_after = path)]` does): the sleep before the next attempt is at
+    /// least `retry_after(&error)`, and never shorter than the backoff's delay; a hint
+    /// that would end past `max_elapsed` (or the [deadline](crate::deadline)) ends the
+    /// retries, returning that error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_runtime::{Retry, backoff::Fixed, Jitter};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), resilience_runtime::ConfigError> {
+    /// let retry = Retry::builder()
+    ///     .backoff(Fixed::new(Duration::from_millis(100)))
+    ///     .jitter(Jitter::None)
+    ///     .build()?;
+    /// // An error that carries the server's Retry-After.
+    /// let hint = |e: &Option<Duration>| *e;
+    /// let start = tokio::time::Instant::now();
+    /// let mut calls = 0;
+    /// let result: Result<u32, Option<Duration>> = retry
+    ///     .call_hinted(|_| true, hint, |_, _, _| {}, || {
+    ///         calls += 1;
+    ///         let n = calls;
+    ///         async move { if n == 1 { Err(Some(Duration::from_secs(2))) } else { Ok(n) } }
+    ///     })
+    ///     .await;
+    /// assert_eq!(result, Ok(2));
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2), "the hint, not the 100ms backoff");
+    /// # Ok(()) }
+    /// ```
+    pub async fn call_hinted<T, E, F, Fut>(
+        &self,
+        retry_if: impl Fn(&E) -> bool,
+        retry_after: impl Fn(&E) -> Option<Duration>,
+        on_retry: impl Fn(&E, u32, Duration),
+        mut op: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut run = self.start();
+        loop {
+            let outcome = op().await;
+            match run.after_hinted_keeping(self, outcome, &retry_if, &retry_after, &on_retry) {
+                core::ops::ControlFlow::Break(result) => return result,
+                core::ops::ControlFlow::Continue((delay, error)) => {
+                    if !crate::lifecycle::sleep(delay).await {
+                        return run.stopped(error);
+                    }
+                }
             }
         }
     }
@@ -155,9 +235,13 @@ impl<B: Backoff> Retry<B> {
     ) -> Result<T, E> {
         let mut run = self.start_blocking();
         loop {
-            match run.after(self, op(), &retry_if, &on_retry) {
+            match run.after_keeping(self, op(), &retry_if, &on_retry) {
                 core::ops::ControlFlow::Break(result) => return result,
-                core::ops::ControlFlow::Continue(delay) => std::thread::sleep(delay),
+                core::ops::ControlFlow::Continue((delay, error)) => {
+                    if !crate::lifecycle::sleep_blocking(delay) {
+                        return run.stopped(error);
+                    }
+                }
             }
         }
     }
@@ -185,6 +269,8 @@ impl<B: Backoff> RetryBuilder<B> {
             max_attempts,
             jitter,
             max_elapsed,
+            budget_settings,
+            budget,
             ..
         } = self.policy;
         RetryBuilder {
@@ -194,6 +280,8 @@ impl<B: Backoff> RetryBuilder<B> {
                 backoff,
                 jitter,
                 max_elapsed,
+                budget_settings,
+                budget,
             },
         }
     }
@@ -221,10 +309,48 @@ impl<B: Backoff> RetryBuilder<B> {
         self
     }
 
+    /// Takes the retries from a [`Budget`] shared by every retry of this name (the
+    /// retry's [`name`](Self::name), and the `#[retry(budget)]`s that give it): a
+    /// retry over the budget is skipped and the last error returned. Default: none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_runtime::{Retry, backoff::NoBackoff, retry::Budget};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), resilience_runtime::ConfigError> {
+    /// let retry = Retry::builder()
+    ///     .name("by-hand-budget")
+    ///     .max_attempts(3)
+    ///     .backoff(NoBackoff)
+    ///     .budget(Budget::new(0.5, 0, Duration::from_secs(10)))
+    ///     .build()?;
+    /// let mut attempts = 0;
+    /// for _ in 0..10 {
+    ///     let _ = retry.call(|| { attempts += 1; async { Err::<(), _>("down") } }).await;
+    /// }
+    /// // 10 calls allow 5 retries in all, not the 20 that 3 attempts each would make.
+    /// assert_eq!(attempts, 10 + 5);
+    /// # Ok(()) }
+    /// ```
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.policy.budget_settings = Some(budget);
+        self
+    }
+
     /// The policy, or what is wrong with it.
     pub fn build(mut self) -> Result<Retry<B>, ConfigError> {
         if self.policy.stats.is_none() {
             self = self.name("retry");
+        }
+        if let Some(settings) = self.policy.budget_settings.take() {
+            settings.check()?;
+            let name = self
+                .policy
+                .stats
+                .as_ref()
+                .map_or_else(|| std::borrow::Cow::Borrowed("retry"), |s| s.name.clone());
+            self.policy.budget = Some(budget::register(name, settings));
         }
         if self.policy.max_attempts == 0 {
             return Err(ConfigError::new(

@@ -4,6 +4,7 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use super::Retry;
+use super::budget::RetryBudget;
 use crate::backoff::Backoff;
 use crate::events::EventKind;
 use crate::stats::{Count, Stats};
@@ -32,6 +33,8 @@ pub struct RetryRun<'s> {
     /// The delay slept last, for decorrelated jitter.
     previous_delay: Duration,
     now: fn() -> Instant,
+    /// The retry budget this call's retries are taken from, if any.
+    budget: Option<&'s RetryBudget>,
 }
 
 impl<'s> RetryRun<'s> {
@@ -56,6 +59,7 @@ impl<'s> RetryRun<'s> {
             started: if timed { Some(now()) } else { None },
             previous_delay: Duration::ZERO,
             now,
+            budget: None,
         }
     }
 
@@ -64,6 +68,14 @@ impl<'s> RetryRun<'s> {
     #[inline]
     pub fn counted(mut self, stats: &'s Stats) -> Self {
         self.stats = Some(stats);
+        self
+    }
+
+    /// Takes this call's retries from `budget`; the call deposits in it once, when
+    /// its first attempt ends.
+    #[inline]
+    pub fn budgeted(mut self, budget: &'s RetryBudget) -> Self {
+        self.budget = Some(budget);
         self
     }
 
@@ -94,11 +106,63 @@ impl<'s> RetryRun<'s> {
                 if let Some(stats) = self.stats.or_else(|| policy.stats) {
                     stats.add(Count::Success);
                 }
+                if let (Some(budget), 1) = (self.budget, self.attempts) {
+                    budget.deposit();
+                }
                 ControlFlow::Break(Ok(value))
             }
-            Err(error) => self.after_error(policy, error, retry_if, |_| None, on_retry),
+            Err(error) => delay_only(self.after_error(policy, error, retry_if, |_| None, on_retry)),
         }
     }
+
+    /// Like [`after`](Self::after), keeping the error through the sleep:
+    /// `Continue((delay, error))`. Sleep with a drain in mind (see
+    /// [`lifecycle`](crate::lifecycle)): when a drain begins during the sleep, return
+    /// [`stopped(error)`](Self::stopped) instead of running the next attempt.
+    #[inline]
+    pub fn after_keeping<T, E, B: Backoff>(
+        &mut self,
+        policy: &Retry<B>,
+        outcome: Result<T, E>,
+        retry_if: impl FnOnce(&E) -> bool,
+        on_retry: impl FnOnce(&E, u32, Duration),
+    ) -> ControlFlow<Result<T, E>, (Duration, E)> {
+        self.after_hinted_keeping(policy, outcome, retry_if, |_| None, on_retry)
+    }
+
+    /// [`after_hinted`](Self::after_hinted), keeping the error through the sleep as
+    /// [`after_keeping`](Self::after_keeping) does.
+    #[inline]
+    pub fn after_hinted_keeping<T, E, B: Backoff>(
+        &mut self,
+        policy: &Retry<B>,
+        outcome: Result<T, E>,
+        retry_if: impl FnOnce(&E) -> bool,
+        retry_after: impl FnOnce(&E) -> Option<Duration>,
+        on_retry: impl FnOnce(&E, u32, Duration),
+    ) -> ControlFlow<Result<T, E>, (Duration, E)> {
+        match outcome {
+            Ok(value) => match self.after(policy, Ok(value), retry_if, on_retry) {
+                ControlFlow::Break(result) => ControlFlow::Break(result),
+                ControlFlow::Continue(_) => unreachable!("a success is never retried"),
+            },
+            Err(error) => {
+                self.attempts += 1;
+                self.after_error(policy, error, retry_if, retry_after, on_retry)
+            }
+        }
+    }
+
+    /// A drain began while the call slept between attempts: it starts no further
+    /// attempt and returns the error it has.
+    #[cold]
+    pub fn stopped<T, E>(&self, error: E) -> Result<T, E> {
+        if let Some(stats) = self.stats {
+            stats.add(Count::Failure);
+        }
+        Err(error)
+    }
+
 
     /// Like [`after`](Self::after), with a server's hint: the sleep before the next
     /// attempt is at least `retry_after(&error)` (and never shorter than the
@@ -116,7 +180,7 @@ impl<'s> RetryRun<'s> {
             Ok(value) => self.after(policy, Ok(value), retry_if, on_retry),
             Err(error) => {
                 self.attempts += 1;
-                self.after_error(policy, error, retry_if, retry_after, on_retry)
+                delay_only(self.after_error(policy, error, retry_if, retry_after, on_retry))
             }
         }
     }
@@ -129,13 +193,20 @@ impl<'s> RetryRun<'s> {
         retry_if: impl FnOnce(&E) -> bool,
         retry_after: impl FnOnce(&E) -> Option<Duration>,
         on_retry: impl FnOnce(&E, u32, Duration),
-    ) -> ControlFlow<Result<T, E>, Duration> {
+    ) -> ControlFlow<Result<T, E>, (Duration, E)> {
         let stats = self.stats.or(policy.stats);
+        if let (Some(budget), 1) = (self.budget, self.attempts) {
+            budget.deposit_failed();
+        }
         if !retry_if(&error) {
             if let Some(stats) = stats {
                 stats.add(Count::Failure);
             }
             return ControlFlow::Break(Err(error));
+        }
+        if crate::lifecycle::is_draining() {
+            // A drain began: no further attempt.
+            return self.exhausted(stats, error);
         }
         if self.attempts >= policy.max_attempts {
             return self.exhausted(stats, error);
@@ -155,6 +226,11 @@ impl<'s> RetryRun<'s> {
             // The sleep would end past the request's deadline: no attempt would follow.
             return self.exhausted(stats, error);
         }
+        if let Some(budget) = self.budget {
+            if !budget.withdraw() {
+                return budget_spent(stats, error);
+            }
+        }
         on_retry(&error, self.attempts, delay);
         self.previous_delay = delay;
         if let Some(stats) = stats {
@@ -162,15 +238,12 @@ impl<'s> RetryRun<'s> {
             let attempt = self.attempts;
             stats.emit(|| EventKind::RetryScheduled { attempt, delay });
         }
-        ControlFlow::Continue(delay)
+        ControlFlow::Continue((delay, error))
     }
 
     /// No attempt is left (or no time for one): the last error is returned.
-    fn exhausted<T, E>(
-        &self,
-        stats: Option<&Stats>,
-        error: E,
-    ) -> ControlFlow<Result<T, E>, Duration> {
+    #[cold]
+    fn exhausted<T, E, C>(&self, stats: Option<&Stats>, error: E) -> ControlFlow<Result<T, E>, C> {
         if let Some(stats) = stats {
             stats.add(Count::Failure);
             stats.add(Count::Extra2);
@@ -178,5 +251,27 @@ impl<'s> RetryRun<'s> {
             stats.emit(|| EventKind::RetriesExhausted { attempts });
         }
         ControlFlow::Break(Err(error))
+    }
+}
+
+/// The retry budget is spent: the retry is skipped and the last error returned.
+#[cold]
+fn budget_spent<T, E, C>(stats: Option<&Stats>, error: E) -> ControlFlow<Result<T, E>, C> {
+    if let Some(stats) = stats {
+        stats.add(Count::Failure);
+        stats.add(Count::Extra3);
+        stats.emit(|| EventKind::RetryBudgetExhausted);
+    }
+    ControlFlow::Break(Err(error))
+}
+
+/// The sleep alone, for callers that drop the error before sleeping.
+#[inline]
+fn delay_only<T, E>(
+    flow: ControlFlow<Result<T, E>, (Duration, E)>,
+) -> ControlFlow<Result<T, E>, Duration> {
+    match flow {
+        ControlFlow::Break(result) => ControlFlow::Break(result),
+        ControlFlow::Continue((delay, _)) => ControlFlow::Continue(delay),
     }
 }
