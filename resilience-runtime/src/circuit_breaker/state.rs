@@ -303,9 +303,9 @@ impl Shared {
                         }
                     }
                 }
-                self.finish_closed(tag, failed, Took::Since(start));
+                self.finish_closed(tag, failed, start);
             }
-            Kind::Trial(tag) => self.finish_trial(tag, failed, Took::Since(start)),
+            Kind::Trial(tag) => self.finish_trial(tag, failed, start),
             Kind::Passive => {}
         }
     }
@@ -319,8 +319,14 @@ impl Shared {
             Count::Success
         });
         match kind {
-            Kind::Closed(tag) => self.finish_closed(tag, failed, Took::Measured(took)),
-            Kind::Trial(tag) => self.finish_trial(tag, failed, Took::Measured(took)),
+            Kind::Closed(tag) => {
+                let (now, slow) = self.clock(Took::Measured(took));
+                self.record_closed(tag, failed, now, slow);
+            }
+            Kind::Trial(tag) => {
+                let (_, slow) = self.clock(Took::Measured(took));
+                self.record_trial(tag, failed, slow);
+            }
             Kind::Passive => {}
         }
     }
@@ -355,6 +361,7 @@ impl Shared {
     }
 
     /// `now` and whether the call was slow, reading the clock only if needed.
+    #[inline(always)]
     fn clock(&self, took: Took) -> (Option<Instant>, bool) {
         if !self.clocked {
             return (None, false);
@@ -378,8 +385,15 @@ impl Shared {
     }
 
     #[inline(never)]
-    fn finish_closed(&self, tag: u64, failed: bool, took: Took) {
-        let (now, slow) = self.clock(took);
+    fn finish_closed(&self, tag: u64, failed: bool, start: Option<Instant>) {
+        let (now, slow) = self.clock(Took::Since(start));
+        self.record_closed(tag, failed, now, slow);
+    }
+
+    /// Records a closed-state outcome that ended at `now` (read if the window needs
+    /// it) and was `slow` or not.
+    #[inline(always)]
+    fn record_closed(&self, tag: u64, failed: bool, now: Option<Instant>, slow: bool) {
         let counts = match &self.window {
             Window::Count(window) => {
                 if !failed && !slow && window.is_clean() {
@@ -407,17 +421,16 @@ impl Shared {
                 window.record(now, failed, slow)
             }
         };
-        if tag & STATE == METRICS_ONLY {
-            return; // recorded, never opens
-        }
-        if let Some(reason) = counts.and_then(|c| self.window_verdict(c)) {
-            self.trip(tag, reason);
-            return;
+        if let Some((c, failing)) = counts.and_then(|c| Some((c, self.window_verdict(c)?))) {
+            if tag & STATE != METRICS_ONLY {
+                self.trip(tag, self.verdict_words(c, failing));
+            }
+            return; // metrics-only: recorded, never opens
         }
         if self.streak_limit != 0 {
             if failed {
                 let n = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-                if n >= self.streak_limit {
+                if n >= self.streak_limit && tag & STATE != METRICS_ONLY {
                     self.trip(tag, format!("{n} failures in a row"));
                 }
             } else {
@@ -426,20 +439,35 @@ impl Shared {
         }
     }
 
-    /// Why the window's counts open the breaker, if they do.
-    fn window_verdict(&self, c: Counts) -> Option<String> {
+    /// Whether the window's counts open the breaker: `Some(true)` by the failure
+    /// rate, `Some(false)` by the slow-call rate. The thresholds are checked here, on
+    /// every recorded call that may decide; the words (`verdict_words`) are made only
+    /// when the breaker opens.
+    #[inline]
+    fn window_verdict(&self, c: Counts) -> Option<bool> {
         let cfg = &self.config;
         if c.calls == 0 || c.calls < u64::from(cfg.min_calls) {
             return None;
         }
         let share = |n: u64| n as f64 / c.calls as f64;
-        if c.failures > 0 && share(c.failures) >= cfg.failure_rate {
+        let failing = c.failures > 0 && share(c.failures) >= cfg.failure_rate;
+        let slow = cfg.slow_call.is_some() && c.slow > 0 && share(c.slow) >= cfg.slow_call_rate;
+        (failing || slow).then_some(failing)
+    }
+
+    /// Why the counts `c` open the breaker (`failing`: by the failure rate), in words.
+    #[cold]
+    #[inline(never)]
+    fn verdict_words(&self, c: Counts, failing: bool) -> String {
+        let cfg = &self.config;
+        let share = |n: u64| n as f64 / c.calls as f64;
+        if failing {
             let rates = format!(
                 "({} >= {})",
                 percent(share(c.failures)),
                 percent(cfg.failure_rate)
             );
-            return Some(match cfg.window {
+            return match cfg.window {
                 WindowConfig::Count(_) => format!(
                     "{} of the last {} calls failed {rates}",
                     c.failures, c.calls
@@ -450,29 +478,31 @@ impl Shared {
                     c.calls,
                     HumanDuration(period)
                 ),
-            });
-        }
-        let threshold = cfg.slow_call?;
-        if c.slow > 0 && share(c.slow) >= cfg.slow_call_rate {
-            let during = match cfg.window {
-                WindowConfig::Count(_) => String::new(),
-                WindowConfig::Time(period) => format!(" in the last {}", HumanDuration(period)),
             };
-            return Some(format!(
-                "{} of {} calls{during} slower than {} ({} >= {})",
-                c.slow,
-                c.calls,
-                HumanDuration(threshold),
-                percent(share(c.slow)),
-                percent(cfg.slow_call_rate)
-            ));
         }
-        None
+        let during = match cfg.window {
+            WindowConfig::Count(_) => String::new(),
+            WindowConfig::Time(period) => format!(" in the last {}", HumanDuration(period)),
+        };
+        format!(
+            "{} of {} calls{during} slower than {} ({} >= {})",
+            c.slow,
+            c.calls,
+            HumanDuration(cfg.slow_call.unwrap_or_default()),
+            percent(share(c.slow)),
+            percent(cfg.slow_call_rate)
+        )
     }
 
     #[inline(never)]
-    fn finish_trial(&self, tag: u64, failed: bool, took: Took) {
-        let (_, slow) = self.clock(took);
+    fn finish_trial(&self, tag: u64, failed: bool, start: Option<Instant>) {
+        let (_, slow) = self.clock(Took::Since(start));
+        self.record_trial(tag, failed, slow);
+    }
+
+    /// Records a trial's outcome.
+    #[inline(always)]
+    fn record_trial(&self, tag: u64, failed: bool, slow: bool) {
         let add =
             (1 << FINISHED) | (u64::from(failed) << TRIAL_FAILED) | (u64::from(slow) << TRIAL_SLOW);
         let mut word = self.head.word.load(Ordering::Acquire);

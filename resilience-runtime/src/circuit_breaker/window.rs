@@ -127,7 +127,7 @@ impl CountWindow {
         let word = if old == slot {
             self.hot.counts.load(Ordering::Relaxed)
         } else {
-            if slow_failure(slot) != slow_failure(old) {
+            if (slot | old) & SLOW != 0 && slow_failure(slot) != slow_failure(old) {
                 if slow_failure(slot) {
                     self.hot.slow_failed.fetch_add(1, Ordering::Relaxed);
                 } else {
