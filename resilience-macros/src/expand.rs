@@ -702,6 +702,19 @@ impl<'a> Generator<'a> {
         for (method, value) in &args.settings {
             settings.push((method, value.tokens(krate)));
         }
+        if let Some(probe) = &args.probe {
+            // The expected signature is checked at the path.
+            let path = &probe.path;
+            let check = quote_spanned!(path.span()=> #p::probe_fn(#path));
+            let every = probe
+                .every
+                .as_ref()
+                .map_or_else(|| quote!(#p::Duration::from_secs(1)), |d| d.tokens(krate));
+            settings.push(("probe", quote!(#check, #every)));
+            if let Some(timeout) = &probe.timeout {
+                settings.push(("probe_timeout", timeout.tokens(krate)));
+            }
+        }
         let record_if = args
             .record_if
             .as_ref()

@@ -92,6 +92,15 @@ pub(crate) struct BreakerArgs {
     pub(crate) record_if: Option<Path>,
     pub(crate) key: Option<Expr>,
     pub(crate) max_keys: Option<TokenStream>,
+    /// `probe = path`, `probe_every`, `probe_timeout`.
+    pub(crate) probe: Option<ProbeArg>,
+}
+
+/// A breaker's health probe.
+pub(crate) struct ProbeArg {
+    pub(crate) path: Path,
+    pub(crate) every: Option<DurationArg>,
+    pub(crate) timeout: Option<DurationArg>,
 }
 
 /// A builder argument: tokens as they are, or a duration still to be written out.
@@ -231,6 +240,9 @@ pub(crate) fn parse_layer(
                 "record_if",
                 "key",
                 "max_keys",
+                "probe",
+                "probe_every",
+                "probe_timeout",
             ],
         ),
         Kind::Fallback => (
@@ -550,8 +562,48 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
         record_if,
         key,
         max_keys,
+        probe: probe(args, errors),
     }
 }
+
+/// `probe = path`, with `probe_every` and `probe_timeout` (which need it).
+fn probe(args: &mut Args, errors: &mut Errors) -> Option<ProbeArg> {
+    let path = args.take("probe").and_then(|(_, v)| {
+        lit::fn_path(&v, "`probe`", "probe = backend_healthy", errors)
+    });
+    let mut timing = |key: &str| {
+        let (ident, value) = args.take(key)?;
+        let d = lit::duration(&value, errors)?;
+        if d.literal_nanos() == Some(0) {
+            errors.spanned(
+                &value,
+                format_args!("`{key}` must be longer than 0s, e.g. `{key} = \"1s\"`"),
+            );
+        }
+        Some((ident, d))
+    };
+    let every = timing("probe_every");
+    let timeout = timing("probe_timeout");
+    match path {
+        Some(path) => Some(ProbeArg {
+            path,
+            every: every.map(|(_, d)| d),
+            timeout: timeout.map(|(_, d)| d),
+        }),
+        None => {
+            for (ident, _) in every.iter().chain(timeout.iter()) {
+                errors.at(
+                    ident.span(),
+                    format_args!(
+                        "`{ident}` needs `probe = path`: the `async fn() -> bool` that checks the backend's health while the breaker is open"
+                    ),
+                );
+            }
+            None
+        }
+    }
+}
+
 
 /// A literal `min_calls` above the calls a count window holds could never be reached:
 /// the runtime would lower it to the window's size.

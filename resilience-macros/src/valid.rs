@@ -19,6 +19,14 @@ pub(crate) fn check(layers: &[Layer], function: &Function, errors: &mut Errors) 
                     "`#[timeout]` needs an `async fn`: a plain function cannot be interrupted\n  help: make the function `async`, or bound the blocking work inside it",
                 );
             }
+            if let crate::policy::Policy::CircuitBreaker(args) = &layer.policy {
+                if let Some(probe) = &args.probe {
+                    errors.spanned(
+                        &probe.path,
+                        "`probe` needs an `async fn`: the probe task runs on the tokio runtime of the call that opened the breaker, which a plain function has none of\n  help: make the function `async`, or probe by hand with `CircuitBreakerBuilder::probe` from async code",
+                    );
+                }
+            }
         }
     }
 }

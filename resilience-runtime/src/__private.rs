@@ -167,6 +167,40 @@ pub fn budget(
     cell.get_or_init(init)
 }
 
+/// A breaker's health probe (`#[circuit_breaker(probe = path)]`): an `async fn()
+/// -> bool`, free or associated without a receiver.
+#[diagnostic::on_unimplemented(
+    message = "`probe` must be an `async fn() -> bool`, not `{Self}`",
+    label = "expected an `async fn() -> bool` here",
+    note = "write the probe as `async fn healthy() -> bool` (free, or associated without a receiver): it takes no arguments and answers whether the backend is healthy",
+    note = "its future must be `Send + 'static`: it runs as a task of its own"
+)]
+pub trait ProbeFn: Send + Sync + 'static {
+    /// The probe's future.
+    type Future: core::future::Future<Output = bool> + Send + 'static;
+    /// Runs one probe.
+    fn probe(&self) -> Self::Future;
+}
+
+impl<F, Fut> ProbeFn for F
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: core::future::Future<Output = bool> + Send + 'static,
+{
+    type Future = Fut;
+    #[inline]
+    fn probe(&self) -> Fut {
+        self()
+    }
+}
+
+/// Checks a probe's signature (at its path) and makes it the builder's closure.
+pub fn probe_fn<P: ProbeFn>(
+    probe: P,
+) -> impl Fn() -> P::Future + Send + Sync + 'static {
+    move || probe.probe()
+}
+
 /// The counters of the `#[timeout]` named `name`, registered on its first call.
 pub fn timeout_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> SharedStats {
     crate::stats::register(PolicyKind::Timeout, name.into())

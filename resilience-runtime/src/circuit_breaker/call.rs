@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
+use tokio::time::Instant;
 
 use super::CircuitBreaker;
 use super::state::{Kind, Shared};
@@ -37,7 +38,7 @@ use crate::rejection::{FromRejection, Rejection};
 pub struct Permit<'a> {
     shared: &'a Shared,
     kind: Kind,
-    start: Option<crate::clock::Stamp>,
+    start: Option<Instant>,
 }
 
 impl std::fmt::Debug for Permit<'_> {
@@ -52,8 +53,8 @@ impl std::fmt::Debug for Permit<'_> {
 impl<'a> Permit<'a> {
     #[inline]
     pub(crate) fn new(shared: &'a Shared, kind: Kind) -> Self {
-        let start = if shared.timed() && kind != Kind::Passive {
-            Some(crate::clock::now())
+        let start = if shared.timed && kind != Kind::Passive {
+            Some(Instant::now())
         } else {
             None
         };

@@ -77,6 +77,9 @@ pub(crate) struct Config {
     /// Half-open decides on the finished trials this long after it began.
     pub(crate) max_wait_in_half_open: Option<Duration>,
     pub(crate) listeners: Vec<Listener>,
+    /// The health probe, while open.
+    #[cfg(not(loom))]
+    pub(crate) probe: Option<super::probe::Probe>,
 }
 
 impl Config {
@@ -145,6 +148,8 @@ pub struct CircuitBreakerBuilder {
     half_open_calls: u32,
     max_wait_in_half_open: Option<Duration>,
     listeners: Vec<Listener>,
+    #[cfg(not(loom))]
+    probe: Option<super::probe::Probe>,
 }
 
 impl fmt::Debug for CircuitBreakerBuilder {
@@ -183,6 +188,8 @@ impl CircuitBreakerBuilder {
             half_open_calls: 10,
             max_wait_in_half_open: None,
             listeners: Vec::new(),
+            #[cfg(not(loom))]
+            probe: None,
         }
     }
 
@@ -278,6 +285,55 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// Checks the backend's health while the breaker is open: `probe` runs `every`
+    /// after it opened and then at that interval, one at a time, on the tokio runtime
+    /// of the call that opened it; a probe that answers `true` turns the breaker
+    /// half-open at once (the trials then decide as usual), so recovery takes one
+    /// interval instead of `open_for` (which still ends the open period if no probe
+    /// succeeded first). A probe slower than [`probe_timeout`](Self::probe_timeout)
+    /// (default: `every`) counts as unhealthy. Probes run only while the breaker is
+    /// `Open` (never forced open), stop as soon as it leaves `Open` or is dropped,
+    /// and each emits [`EventKind::Probe`](crate::events::EventKind::Probe).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience_runtime::{CircuitBreaker, CircuitState};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let breaker = CircuitBreaker::builder("probed")
+    ///     .open_for(Duration::from_secs(60))
+    ///     .probe(|| async { true }, Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// breaker.transition_to_open();
+    /// tokio::time::sleep(Duration::from_millis(1500)).await; // the probe at 1s said yes
+    /// assert_eq!(breaker.state(), CircuitState::HalfOpen, "after one probe, not 60s");
+    /// # }
+    /// ```
+    #[cfg(not(loom))]
+    pub fn probe<F, Fut>(mut self, probe: F, every: Duration) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = bool> + Send + 'static,
+    {
+        let timeout = self.probe.as_ref().and_then(|p| p.timeout);
+        let mut probe = super::probe::Probe::new(probe, every);
+        probe.timeout = timeout;
+        self.probe = Some(probe);
+        self
+    }
+
+    /// With [`probe`](Self::probe): a probe that takes longer than `timeout` counts
+    /// as unhealthy. Default: the probe's interval.
+    #[cfg(not(loom))]
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(probe) = &mut self.probe {
+            probe.timeout = Some(timeout);
+        }
+        self
+    }
+
     /// Calls `listener` on every state change, on the thread that made it, after the
     /// change took effect (see [`Transition`]). A listener must be quick; it may call
     /// the breaker's methods. A listener that panics does not undo the change; the
@@ -300,7 +356,7 @@ impl CircuitBreakerBuilder {
     /// this builder adds listeners), the existing one is returned unchanged and the
     /// conflict is recorded in [`registry::config_conflicts`](crate::registry::config_conflicts).
     pub fn register(self) -> Result<CircuitBreaker, ConfigError> {
-        let (name, config) = self.configured().check()?;
+        let (name, config) = self.check()?;
         Ok(super::register(name, config))
     }
 
@@ -318,18 +374,8 @@ impl CircuitBreakerBuilder {
     /// [`register`](Self::register).
     #[doc(hidden)]
     pub fn register_clamped(self) -> CircuitBreaker {
-        let (name, config) = self.configured().clamp();
+        let (name, config) = self.clamp();
         super::register(name, config)
-    }
-
-    /// With the settings configuration gives this name over these (feature `config`).
-    #[inline]
-    pub(crate) fn configured(self) -> Self {
-        #[cfg(feature = "config")]
-        if let Some(s) = crate::integrations::config::breaker(&self.name) {
-            return s.over(self, false);
-        }
-        self
     }
 
     /// The checked configuration, for keyed breakers.
@@ -472,94 +518,12 @@ impl CircuitBreakerBuilder {
                 .max_wait_in_half_open
                 .map(|d| d.max(Duration::from_nanos(1))),
             listeners: self.listeners,
+            #[cfg(not(loom))]
+            probe: self.probe.map(|mut p| {
+                p.every = p.every.max(Duration::from_nanos(1));
+                p
+            }),
         };
         (self.name, config)
-    }
-}
-
-/// A breaker's configuration in force: fixed, or (feature `config`) an `arc-swap`
-/// snapshot that configuration replaces. Read off the success path of a closed
-/// breaker (thresholds, open times, trials).
-pub(crate) struct ConfigCell {
-    #[cfg(feature = "config")]
-    cell: arc_swap::ArcSwap<Config>,
-    #[cfg(not(feature = "config"))]
-    cell: Arc<Config>,
-}
-
-impl ConfigCell {
-    pub(crate) fn new(config: Arc<Config>) -> Self {
-        ConfigCell {
-            #[cfg(feature = "config")]
-            cell: arc_swap::ArcSwap::new(config),
-            #[cfg(not(feature = "config"))]
-            cell: config,
-        }
-    }
-
-    /// The configuration in force.
-    #[cfg(feature = "config")]
-    #[inline]
-    pub(crate) fn get(&self) -> arc_swap::Guard<Arc<Config>> {
-        self.cell.load()
-    }
-
-    /// The configuration in force.
-    #[cfg(not(feature = "config"))]
-    #[inline(always)]
-    pub(crate) fn get(&self) -> &Arc<Config> {
-        &self.cell
-    }
-
-    /// Replaces the configuration in force.
-    #[cfg(feature = "config")]
-    pub(crate) fn set(&self, config: Arc<Config>) {
-        self.cell.store(config);
-    }
-}
-
-impl fmt::Debug for ConfigCell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&**self.get(), f)
-    }
-}
-
-#[cfg(feature = "config")]
-impl CircuitBreakerBuilder {
-    /// A builder holding `config`'s settings (and listeners), to change some.
-    fn rebuilt(name: Cow<'static, str>, config: &Config) -> Self {
-        let mut b = CircuitBreakerBuilder::new(name);
-        b.failure_rate = config.failure_rate;
-        b.window = config.window;
-        b.min_calls = Some(config.min_calls);
-        b.consecutive_failures = config.consecutive_failures;
-        b.slow_call = config.slow_call;
-        b.slow_call_rate = config.slow_call.map(|_| config.slow_call_rate);
-        b.open_for = config.open_for;
-        b.open_for_max = config.open_for_max;
-        b.open_for_factor = config.open_for_max.map(|_| config.open_for_factor);
-        b.half_open_calls = config.half_open_calls;
-        b.max_wait_in_half_open = config.max_wait_in_half_open;
-        b.listeners = config.listeners.clone();
-        b
-    }
-}
-
-#[cfg(feature = "config")]
-impl CircuitBreaker {
-    /// The configuration in force with `s` over it (the window kept), checked as
-    /// `build()` checks.
-    pub(crate) fn reconfigured(
-        &self,
-        s: &crate::integrations::config::BreakerSettings,
-    ) -> Result<Config, ConfigError> {
-        let current = self.shared.config.get();
-        let builder = CircuitBreakerBuilder::rebuilt(self.shared.name.clone(), &current);
-        Ok(s.over(builder, true).check()?.1)
-    }
-
-    /// Puts a checked configuration in force, keeping the breaker's state.
-    pub(crate) fn reconfigure(&self, next: Config) {
-        self.shared.reconfigure(next);
     }
 }
