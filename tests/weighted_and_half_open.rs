@@ -45,7 +45,17 @@ async fn a_cost_of_3_at_10_per_second_admits_3_at_once_then_one_every_300ms() {
     done.sort();
     // Three at once (9 of the 10 slots); the 4th needs 2 more slots: 200ms; then 300ms
     // each.
-    assert_eq!(done, [MS * 0, MS * 0, MS * 0, MS * 200, MS * 500, MS * 800]);
+    assert_eq!(
+        done,
+        [
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::ZERO,
+            MS * 200,
+            MS * 500,
+            MS * 800
+        ]
+    );
 
     // A cost above the burst can never pass: refused at once, the body not run.
     let ran = RAN.load(Ordering::Relaxed);

@@ -259,6 +259,21 @@
 //!   idempotent requests (honouring `Retry-After`), keeps a breaker per host and times
 //!   each attempt out. See the `reqwest` module.
 //!
+//! # Configuration and the clock
+//!
+//! - `config`: `config::apply_toml(text)`, `config::apply(settings)` (any serde
+//!   format) and `config::watch(path)` set policies' data arguments by name
+//!   (`[circuit_breaker.payments] failure_rate = 0.3`, `[rate_limit."api::search"]
+//!   rate = "200/s"`, ...), checked all or nothing with the attributes' own words; a
+//!   policy in use takes them at once and keeps its state, one not used yet is created
+//!   with them. See the `config` module.
+//! - `quanta`: the rate limiter, breakers' time windows and slow-call timing read the
+//!   CPU's time-stamp counter through `quanta` instead of `tokio::time`: cheaper
+//!   reads (a rate-limit decision no longer pays for a `clock_gettime`), but
+//!   `tokio::time::pause()` no longer drives those reads, so tests that pause time to
+//!   step a rate limiter or a time window need real time with it. Sleeps, timeouts,
+//!   open periods and waits stay on `tokio::time`. Off by default.
+//!
 //! # Stacking
 //!
 //! Attributes stack, and the one written first is the outermost:
@@ -289,6 +304,10 @@
 pub mod backoff;
 pub mod bulkhead;
 pub mod circuit_breaker;
+mod clock;
+#[cfg(feature = "config")]
+pub mod config;
+#[cfg(not(feature = "config"))]
 mod config;
 pub mod deadline;
 pub mod events;

@@ -201,6 +201,9 @@ pub struct Stats {
     pub(crate) counters: Counters,
     /// Breakers: state changes by `from` and `to` (rare: a lock is fine).
     transitions: Mutex<Vec<TransitionCount>>,
+    /// Retry and timeout: settings given by configuration (feature `config`).
+    #[cfg(feature = "config")]
+    pub(crate) live: crate::integrations::config::Slot,
 }
 
 impl Stats {
@@ -210,6 +213,8 @@ impl Stats {
             name,
             counters: Counters::default(),
             transitions: Mutex::new(Vec::new()),
+            #[cfg(feature = "config")]
+            live: crate::integrations::config::Slot::new(),
         }
     }
 
@@ -312,8 +317,19 @@ static STATELESS: crate::named::Registry<&'static Stats> = crate::named::Registr
 pub(crate) fn register(kind: PolicyKind, name: Cow<'static, str>) -> &'static Stats {
     let key: Cow<'static, str> = Cow::Owned(format!("{kind}\u{0}{name}"));
     STATELESS
-        .get_or_insert_with(key, || &*Box::leak(Box::new(Stats::new(kind, name))))
+        .get_or_insert_with(key, || {
+            let stats = Stats::new(kind, name);
+            #[cfg(feature = "config")]
+            crate::integrations::config::seed(kind, &stats.name, &stats.live);
+            &*Box::leak(Box::new(stats))
+        })
         .0
+}
+
+/// The counters of the `kind` policy named `name`, if it is registered.
+#[cfg(feature = "config")]
+pub(crate) fn find(kind: PolicyKind, name: &str) -> Option<&'static Stats> {
+    STATELESS.get(&format!("{kind}\u{0}{name}"))
 }
 
 /// Every policy registered through [`register`].

@@ -56,6 +56,9 @@ impl Timeout {
 
     /// The time limit.
     pub fn after(&self) -> Duration {
+        #[cfg(feature = "config")]
+        return self.stats.live.after(self.after);
+        #[cfg(not(feature = "config"))]
         self.after
     }
 
@@ -87,6 +90,8 @@ impl<'a, F: Future> TimeoutCall<'a, F> {
     /// Within a [`deadline`](crate::deadline), the limit is `after` or the time left,
     /// whichever is shorter.
     pub(crate) fn new(stats: &'a Stats, after: Duration, future: F) -> Self {
+        #[cfg(feature = "config")]
+        let after = stats.live.after(after);
         let (race, after) = match crate::deadline::current() {
             None => (tokio::time::timeout(after, future), after),
             Some(deadline) => {

@@ -192,7 +192,7 @@ impl Bulkhead {
             return Err(self.shutting_down());
         }
         let inner = &*self.inner;
-        let max_wait = inner.max_wait;
+        let max_wait = inner.wait();
         // A wait that could end past the request's deadline is not begun.
         let cut = !max_wait.is_zero() && crate::deadline::cuts(max_wait);
         let node = match inner.slots.acquire_or_enqueue(!max_wait.is_zero() && !cut, None) {
@@ -251,7 +251,7 @@ impl Bulkhead {
             return Err(self.shutting_down());
         }
         let inner = &*self.inner;
-        let max_wait = inner.max_wait;
+        let max_wait = inner.wait();
         let cut = !max_wait.is_zero() && crate::deadline::cuts(max_wait);
         let waker = (!max_wait.is_zero() && !cut)
             .then(|| Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current()))));

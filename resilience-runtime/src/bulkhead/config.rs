@@ -79,8 +79,19 @@ impl BulkheadBuilder {
     /// can be looked up with [`registry::bulkhead`](crate::registry::bulkhead), and
     /// their rejections tell how full they were.
     pub fn register(self) -> Result<Bulkhead, ConfigError> {
-        self.check()?;
-        Ok(self.register_unchecked())
+        let this = self.configured();
+        this.check()?;
+        Ok(this.register_unchecked())
+    }
+
+    /// With the settings configuration gives this name over these (feature `config`).
+    #[inline]
+    fn configured(self) -> Self {
+        #[cfg(feature = "config")]
+        if let Some(s) = crate::integrations::config::bulkhead(&self.name) {
+            return s.over(self);
+        }
+        self
     }
 
     /// For the `#[bulkhead]` macro: like [`register`](Self::register), but never fails.
@@ -89,14 +100,19 @@ impl BulkheadBuilder {
     /// `min >= 1`, `max >= min`, `min <= initial <= max`, `max_waiting` to at most
     /// `MAX_WAITING`.
     #[doc(hidden)]
-    pub fn register_clamped(mut self) -> Bulkhead {
+    pub fn register_clamped(self) -> Bulkhead {
+        let mut this = self.configured();
+        this.clamp_limits();
+        this.register_unchecked()
+    }
+
+    fn clamp_limits(&mut self) {
         self.limit = Some(match self.limit {
             None => Limit::Fixed(1),
             Some(Limit::Fixed(n)) => Limit::Fixed(n.clamp(1, MAX_CONCURRENT)),
             Some(Limit::Adaptive(a)) => Limit::Adaptive(a.clamped()),
         });
         self.max_waiting = self.max_waiting.min(MAX_WAITING);
-        self.register_unchecked()
     }
 
     fn register_unchecked(self) -> Bulkhead {

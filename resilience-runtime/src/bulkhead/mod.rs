@@ -137,13 +137,53 @@ pub(crate) struct Inner {
     name: Cow<'static, str>,
     stats: std::sync::Arc<Stats>,
     slots: Slots,
+    #[cfg(not(feature = "config"))]
     max_wait: Duration,
+    /// `max_wait` in nanoseconds as configuration changed it (feature `config`).
+    #[cfg(feature = "config")]
+    live_wait: AtomicU64,
     adaptive: Option<AdaptiveLimit>,
     rejected: AtomicU64,
     /// The state, limit and wait of the latest refusal, for its message.
     last_refusal: AtomicU64,
     last_refusal_limit: AtomicUsize,
     last_refusal_waited: AtomicU64,
+}
+
+impl Inner {
+    /// How long a call may wait for a slot, as in force now.
+    #[inline(always)]
+    pub(crate) fn wait(&self) -> Duration {
+        #[cfg(feature = "config")]
+        return Duration::from_nanos(self.live_wait.load(Ordering::Relaxed));
+        #[cfg(not(feature = "config"))]
+        self.max_wait
+    }
+}
+
+#[cfg(feature = "config")]
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(feature = "config")]
+impl Bulkhead {
+    /// Puts configured settings in force: a fixed limit (raised: waiters admitted at
+    /// once; lowered: running calls finish) and `max_wait`. An adaptive bulkhead's
+    /// limit keeps following its estimator.
+    pub(crate) fn reconfigure(
+        &self,
+        limit: Option<crate::integrations::config::BulkheadLimit>,
+        max_wait: Option<Duration>,
+    ) {
+        use crate::integrations::config::BulkheadLimit;
+        if let (Some(BulkheadLimit::Fixed(n)), None) = (limit, &self.inner.adaptive) {
+            self.inner.slots.set_limit(n);
+        }
+        if let Some(d) = max_wait {
+            self.inner.live_wait.store(nanos(d), Ordering::Relaxed);
+        }
+    }
 }
 
 /// An adaptive limit's configuration and estimate.
@@ -207,7 +247,10 @@ impl Bulkhead {
                 stats: std::sync::Arc::new(Stats::new(PolicyKind::Bulkhead, b.name.clone())),
                 name: b.name,
                 slots: Slots::new(initial, b.max_waiting),
+                #[cfg(not(feature = "config"))]
                 max_wait: b.max_wait,
+                #[cfg(feature = "config")]
+                live_wait: AtomicU64::new(nanos(b.max_wait)),
                 adaptive,
                 rejected: AtomicU64::new(0),
                 last_refusal: AtomicU64::new(0),
@@ -234,7 +277,7 @@ impl Bulkhead {
 
     /// How long a call may wait for a slot.
     pub fn max_wait(&self) -> Duration {
-        self.inner.max_wait
+        self.inner.wait()
     }
 
     /// How many calls may wait at once ([`MAX_WAITING`] when unbounded).
@@ -319,11 +362,11 @@ impl Inner {
             write!(
                 text,
                 "; the request's deadline ends before max_wait {} would, so it did not wait",
-                HumanDuration(self.max_wait)
+                HumanDuration(self.wait())
             )
         } else if !waited.is_zero() {
             write!(text, "; no slot came free within {}", HumanDuration(waited))
-        } else if self.max_wait.is_zero() {
+        } else if self.wait().is_zero() {
             write!(text, "; calls do not wait (max_wait 0s)")
         } else {
             write!(
@@ -343,7 +386,7 @@ impl std::fmt::Debug for Bulkhead {
             .field("limit", &m.limit)
             .field("in_flight", &m.in_flight)
             .field("waiting", &m.waiting)
-            .field("max_wait", &self.inner.max_wait)
+            .field("max_wait", &self.inner.wait())
             .field("adaptive", &self.adaptive())
             .finish()
     }

@@ -6,7 +6,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
 use super::CircuitBreaker;
 use super::state::{Kind, Shared};
@@ -38,7 +37,7 @@ use crate::rejection::{FromRejection, Rejection};
 pub struct Permit<'a> {
     shared: &'a Shared,
     kind: Kind,
-    start: Option<Instant>,
+    start: Option<crate::clock::Stamp>,
 }
 
 impl std::fmt::Debug for Permit<'_> {
@@ -53,8 +52,8 @@ impl std::fmt::Debug for Permit<'_> {
 impl<'a> Permit<'a> {
     #[inline]
     pub(crate) fn new(shared: &'a Shared, kind: Kind) -> Self {
-        let start = if shared.timed && kind != Kind::Passive {
-            Some(Instant::now())
+        let start = if shared.timed() && kind != Kind::Passive {
+            Some(crate::clock::now())
         } else {
             None
         };

@@ -356,7 +356,7 @@ impl CircuitBreakerBuilder {
     /// this builder adds listeners), the existing one is returned unchanged and the
     /// conflict is recorded in [`registry::config_conflicts`](crate::registry::config_conflicts).
     pub fn register(self) -> Result<CircuitBreaker, ConfigError> {
-        let (name, config) = self.check()?;
+        let (name, config) = self.configured().check()?;
         Ok(super::register(name, config))
     }
 
@@ -374,8 +374,18 @@ impl CircuitBreakerBuilder {
     /// [`register`](Self::register).
     #[doc(hidden)]
     pub fn register_clamped(self) -> CircuitBreaker {
-        let (name, config) = self.clamp();
+        let (name, config) = self.configured().clamp();
         super::register(name, config)
+    }
+
+    /// With the settings configuration gives this name over these (feature `config`).
+    #[inline]
+    pub(crate) fn configured(self) -> Self {
+        #[cfg(feature = "config")]
+        if let Some(s) = crate::integrations::config::breaker(&self.name) {
+            return s.over(self, false);
+        }
+        self
     }
 
     /// The checked configuration, for keyed breakers.
@@ -525,5 +535,92 @@ impl CircuitBreakerBuilder {
             }),
         };
         (self.name, config)
+    }
+}
+
+/// A breaker's configuration in force: fixed, or (feature `config`) an `arc-swap`
+/// snapshot that configuration replaces. Read off the success path of a closed
+/// breaker (thresholds, open times, trials).
+pub(crate) struct ConfigCell {
+    #[cfg(feature = "config")]
+    cell: arc_swap::ArcSwap<Config>,
+    #[cfg(not(feature = "config"))]
+    cell: Arc<Config>,
+}
+
+impl ConfigCell {
+    pub(crate) fn new(config: Arc<Config>) -> Self {
+        ConfigCell {
+            #[cfg(feature = "config")]
+            cell: arc_swap::ArcSwap::new(config),
+            #[cfg(not(feature = "config"))]
+            cell: config,
+        }
+    }
+
+    /// The configuration in force.
+    #[cfg(feature = "config")]
+    #[inline]
+    pub(crate) fn get(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.cell.load()
+    }
+
+    /// The configuration in force.
+    #[cfg(not(feature = "config"))]
+    #[inline(always)]
+    pub(crate) fn get(&self) -> &Arc<Config> {
+        &self.cell
+    }
+
+    /// Replaces the configuration in force.
+    #[cfg(feature = "config")]
+    pub(crate) fn set(&self, config: Arc<Config>) {
+        self.cell.store(config);
+    }
+}
+
+impl fmt::Debug for ConfigCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self.get(), f)
+    }
+}
+
+#[cfg(feature = "config")]
+impl CircuitBreakerBuilder {
+    /// A builder holding `config`'s settings (and listeners), to change some.
+    fn rebuilt(name: Cow<'static, str>, config: &Config) -> Self {
+        let mut b = CircuitBreakerBuilder::new(name);
+        b.failure_rate = config.failure_rate;
+        b.window = config.window;
+        b.min_calls = Some(config.min_calls);
+        b.consecutive_failures = config.consecutive_failures;
+        b.slow_call = config.slow_call;
+        b.slow_call_rate = config.slow_call.map(|_| config.slow_call_rate);
+        b.open_for = config.open_for;
+        b.open_for_max = config.open_for_max;
+        b.open_for_factor = config.open_for_max.map(|_| config.open_for_factor);
+        b.half_open_calls = config.half_open_calls;
+        b.max_wait_in_half_open = config.max_wait_in_half_open;
+        b.listeners = config.listeners.clone();
+        b
+    }
+}
+
+#[cfg(feature = "config")]
+impl CircuitBreaker {
+    /// The configuration in force with `s` over it (the window kept), checked as
+    /// `build()` checks.
+    pub(crate) fn reconfigured(
+        &self,
+        s: &crate::integrations::config::BreakerSettings,
+    ) -> Result<Config, ConfigError> {
+        let current = self.shared.config.get();
+        let builder = CircuitBreakerBuilder::rebuilt(self.shared.name.clone(), &current);
+        Ok(s.over(builder, true).check()?.1)
+    }
+
+    /// Puts a checked configuration in force, keeping the breaker's state.
+    pub(crate) fn reconfigure(&self, next: Config) {
+        self.shared.reconfigure(next);
     }
 }

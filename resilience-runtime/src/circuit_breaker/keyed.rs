@@ -119,14 +119,14 @@ impl KeyedCircuitBreakerBuilder {
 
     /// A keyed breaker shared by name, as [`KeyedCircuitBreaker::register`].
     pub fn register(self) -> Result<KeyedCircuitBreaker, ConfigError> {
-        KeyedCircuitBreaker::register(self.builder, self.max_keys)
+        KeyedCircuitBreaker::register(self.builder.configured(), self.max_keys)
     }
 
     /// What `#[circuit_breaker(key = ..)]` calls, as
     /// [`KeyedCircuitBreaker::new_clamped`].
     #[doc(hidden)]
     pub fn register_clamped(self) -> KeyedCircuitBreaker {
-        KeyedCircuitBreaker::new_clamped(self.builder, self.max_keys)
+        KeyedCircuitBreaker::new_clamped(self.builder.configured(), self.max_keys)
     }
 }
 

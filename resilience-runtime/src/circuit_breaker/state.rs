@@ -26,7 +26,7 @@ use super::{CircuitState, Metrics, Transition};
 use crate::events::EventKind;
 use crate::rejection::{HumanDuration, Rejection};
 use crate::stats::{Count, Stats};
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
 
 pub(crate) const CLOSED: u64 = 0;
 pub(crate) const OPEN: u64 = 1;
@@ -85,7 +85,7 @@ pub(crate) fn percent(x: f64) -> String {
 /// as the caller measured it.
 #[derive(Debug, Clone, Copy)]
 enum Took {
-    Since(Option<Instant>),
+    Since(Option<crate::clock::Stamp>),
     Measured(Duration),
 }
 
@@ -104,7 +104,7 @@ pub(crate) struct Shared {
     pub(crate) name: Cow<'static, str>,
     /// Counters and event identity; a keyed breaker's keys share one.
     pub(crate) stats: std::sync::Arc<Stats>,
-    pub(crate) config: std::sync::Arc<Config>,
+    pub(crate) config: super::config::ConfigCell,
     head: CachePadded<Head>,
     window: Window,
     consecutive: CachePadded<AtomicU32>,
@@ -114,15 +114,17 @@ pub(crate) struct Shared {
     trial_slow_failed: AtomicU64,
     cold: Mutex<Cold>,
     base: Instant,
+    /// Time zero of the time window (on the hot-path clock: `crate::clock`).
+    window_clock: crate::clock::Epoch,
     /// Keyed breakers share one name between keys: their reason is not looked up.
     #[cfg_attr(loom, allow(dead_code))]
     keyed: bool,
     /// `consecutive_failures`, 0 when off.
-    streak_limit: u32,
+    streak_limit: AtomicU32,
     /// Slow-call detection is on: admission reads the clock.
-    pub(crate) timed: bool,
+    timed: AtomicBool,
     /// Recording reads the clock (slow calls, or a time window).
-    clocked: bool,
+    clocked: AtomicBool,
     #[cfg(not(loom))]
     me: std::sync::Weak<Shared>,
     /// The health probe's task, while open.
@@ -182,7 +184,7 @@ impl Shared {
                 word: AtomicU64::new(CLOSED),
                 open_until: AtomicU64::new(0),
             }),
-            clocked: timed || matches!(window, Window::Time(_)),
+            clocked: AtomicBool::new(timed || matches!(window, Window::Time(_))),
             window,
             consecutive: CachePadded(AtomicU32::new(0)),
             rejections: CachePadded(AtomicU64::new(0)),
@@ -194,10 +196,11 @@ impl Shared {
                 last_transition: None,
             }),
             base: Instant::now(),
+            window_clock: crate::clock::Epoch::now(),
             keyed,
-            streak_limit: config.consecutive_failures.unwrap_or(0),
-            timed,
-            config,
+            streak_limit: AtomicU32::new(config.consecutive_failures.unwrap_or(0)),
+            timed: AtomicBool::new(timed),
+            config: super::config::ConfigCell::new(config),
             #[cfg(not(loom))]
             me,
             #[cfg(not(loom))]
@@ -253,7 +256,7 @@ impl Shared {
                     word = self.head.word.load(Ordering::Acquire);
                 }
                 _ => {
-                    if field(word, ISSUED) >= u64::from(self.config.half_open_calls) {
+                    if field(word, ISSUED) >= u64::from(self.config.get().half_open_calls) {
                         // Every trial slot is taken; one frees when a trial ends.
                         return Err(self.reject(Duration::ZERO));
                     }
@@ -291,7 +294,7 @@ impl Shared {
     /// Records the outcome of a call admitted as `kind` that started at `start` (set
     /// when slow-call detection is on).
     #[inline]
-    pub(crate) fn finish(&self, kind: Kind, failed: bool, start: Option<Instant>) {
+    pub(crate) fn finish(&self, kind: Kind, failed: bool, start: Option<crate::clock::Stamp>) {
         self.stats.add(if failed {
             Count::Failure
         } else {
@@ -299,7 +302,7 @@ impl Shared {
         });
         match kind {
             Kind::Closed(tag) => {
-                if !failed && !self.clocked {
+                if !failed && !self.clocked.load(Ordering::Relaxed) {
                     if let Window::Count(window) = &self.window {
                         if window.is_clean() {
                             // A success into a window of successes changes nothing.
@@ -360,21 +363,21 @@ impl Shared {
 
     #[inline]
     fn end_streak(&self) {
-        if self.streak_limit != 0 && self.consecutive.load(Ordering::Relaxed) != 0 {
+        if self.streak_limit.load(Ordering::Relaxed) != 0 && self.consecutive.load(Ordering::Relaxed) != 0 {
             self.consecutive.store(0, Ordering::Relaxed);
         }
     }
 
     /// `now` and whether the call was slow, reading the clock only if needed.
     #[inline(always)]
-    fn clock(&self, took: Took) -> (Option<Instant>, bool) {
-        if !self.clocked {
+    fn clock(&self, took: Took) -> (Option<crate::clock::Stamp>, bool) {
+        if !self.clocked.load(Ordering::Relaxed) {
             return (None, false);
         }
         match took {
             Took::Since(start) => {
-                let now = Instant::now();
-                let slow = match (self.config.slow_call, start) {
+                let now = crate::clock::now();
+                let slow = match (self.config.get().slow_call, start) {
                     (Some(threshold), Some(start)) => {
                         now.saturating_duration_since(start) > threshold
                     }
@@ -383,14 +386,14 @@ impl Shared {
                 (Some(now), slow)
             }
             Took::Measured(took) => {
-                let now = matches!(self.window, Window::Time(_)).then(Instant::now);
-                (now, self.config.slow_call.is_some_and(|t| took > t))
+                let now = matches!(self.window, Window::Time(_)).then(crate::clock::now);
+                (now, self.config.get().slow_call.is_some_and(|t| took > t))
             }
         }
     }
 
     #[inline(never)]
-    fn finish_closed(&self, tag: u64, failed: bool, start: Option<Instant>) {
+    fn finish_closed(&self, tag: u64, failed: bool, start: Option<crate::clock::Stamp>) {
         let (now, slow) = self.clock(Took::Since(start));
         self.record_closed(tag, failed, now, slow);
     }
@@ -398,7 +401,7 @@ impl Shared {
     /// Records a closed-state outcome that ended at `now` (read if the window needs
     /// it) and was `slow` or not.
     #[inline(always)]
-    fn record_closed(&self, tag: u64, failed: bool, now: Option<Instant>, slow: bool) {
+    fn record_closed(&self, tag: u64, failed: bool, now: Option<crate::clock::Stamp>, slow: bool) {
         let counts = match &self.window {
             Window::Count(window) => {
                 if !failed && !slow && window.is_clean() {
@@ -422,7 +425,7 @@ impl Shared {
                 if self.head.word.load(Ordering::Acquire) & TAG != tag {
                     return;
                 }
-                let now = self.nanos(now.unwrap_or_else(Instant::now));
+                let now = self.window_clock.nanos_at(now.unwrap_or_else(crate::clock::now));
                 window.record(now, failed, slow)
             }
         };
@@ -432,10 +435,11 @@ impl Shared {
             }
             return; // metrics-only: recorded, never opens
         }
-        if self.streak_limit != 0 {
+        let streak_limit = self.streak_limit.load(Ordering::Relaxed);
+        if streak_limit != 0 {
             if failed {
                 let n = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
-                if n >= self.streak_limit && tag & STATE != METRICS_ONLY {
+                if n >= streak_limit && tag & STATE != METRICS_ONLY {
                     self.trip(tag, format!("{n} failures in a row"));
                 }
             } else {
@@ -450,7 +454,7 @@ impl Shared {
     /// when the breaker opens.
     #[inline]
     fn window_verdict(&self, c: Counts) -> Option<bool> {
-        let cfg = &self.config;
+        let cfg = &self.config.get();
         if c.calls == 0 || c.calls < u64::from(cfg.min_calls) {
             return None;
         }
@@ -464,7 +468,7 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn verdict_words(&self, c: Counts, failing: bool) -> String {
-        let cfg = &self.config;
+        let cfg = &self.config.get();
         let share = |n: u64| n as f64 / c.calls as f64;
         if failing {
             let rates = format!(
@@ -500,7 +504,7 @@ impl Shared {
     }
 
     #[inline(never)]
-    fn finish_trial(&self, tag: u64, failed: bool, start: Option<Instant>) {
+    fn finish_trial(&self, tag: u64, failed: bool, start: Option<crate::clock::Stamp>) {
         let (_, slow) = self.clock(Took::Since(start));
         self.record_trial(tag, failed, slow);
     }
@@ -531,7 +535,7 @@ impl Shared {
             }
         }
         let word = word + add;
-        if field(word, FINISHED) >= u64::from(self.config.half_open_calls) {
+        if field(word, FINISHED) >= u64::from(self.config.get().half_open_calls) {
             self.decide(tag, false);
         }
     }
@@ -577,7 +581,7 @@ impl Shared {
             } else {
                 0
             },
-            enough: counts.calls >= u64::from(self.config.half_open_calls),
+            enough: counts.calls >= u64::from(self.config.get().half_open_calls),
         }
     }
 
@@ -589,7 +593,7 @@ impl Shared {
                 (c, window.slow_failed(c))
             }
             Window::Time(window) => {
-                let idx = window.index(self.nanos(Instant::now()));
+                let idx = window.index(self.window_clock.nanos());
                 let c = window.sum(idx);
                 (c, window.slow_failed(idx, c))
             }
@@ -597,7 +601,7 @@ impl Shared {
         Described {
             counts,
             slow_failed,
-            enough: counts.calls >= u64::from(self.config.min_calls),
+            enough: counts.calls >= u64::from(self.config.get().min_calls),
         }
     }
 
@@ -662,7 +666,7 @@ impl Shared {
     /// `open_until`, which half-open does not use otherwise; written before the
     /// half-open word is published.
     fn set_half_open_deadline(&self, from: u64) {
-        if let Some(wait) = self.config.max_wait_in_half_open {
+        if let Some(wait) = self.config.get().max_wait_in_half_open {
             self.head
                 .open_until
                 .store(from.saturating_add(nanos_of(wait)), Ordering::Relaxed);
@@ -672,7 +676,7 @@ impl Shared {
     /// Whether the half-open state's `max_wait_in_half_open` is over (reads the
     /// clock only when it is set).
     fn half_open_expired(&self) -> bool {
-        self.config.max_wait_in_half_open.is_some()
+        self.config.get().max_wait_in_half_open.is_some()
             && self.nanos(Instant::now()) >= self.head.open_until.load(Ordering::Relaxed)
     }
 
@@ -685,7 +689,7 @@ impl Shared {
     fn decide(&self, tag: u64, early: bool) {
         let now = Instant::now();
         let mut cold = self.cold();
-        let cfg = &self.config;
+        let cfg = &self.config.get();
         let mut word = self.head.word.load(Ordering::Acquire);
         let (to, reason, decided) = loop {
             if word & TAG != tag {
@@ -761,10 +765,10 @@ impl Shared {
     /// The open time of a re-open: the last one times `open_for_factor`, up to
     /// `open_for_max`; unchanged without `open_for_max`.
     fn grown_open_for(&self, cold: &Cold) -> Duration {
-        let Some(max) = self.config.open_for_max else {
+        let Some(max) = self.config.get().open_for_max else {
             return cold.open_for;
         };
-        Duration::try_from_secs_f64(cold.open_for.as_secs_f64() * self.config.open_for_factor)
+        Duration::try_from_secs_f64(cold.open_for.as_secs_f64() * self.config.get().open_for_factor)
             .map_or(max, |d| d.min(max))
     }
 
@@ -781,7 +785,7 @@ impl Shared {
     /// the breaker closes.
     fn clear_closed_state(&self, cold: &mut Cold) {
         self.clear_window();
-        cold.open_for = self.config.open_for;
+        cold.open_for = self.config.get().open_for;
     }
 
     /// Moves to `to` by hand, from any state: `FORCED_OPEN`, `DISABLED`, `CLOSED`
@@ -835,7 +839,8 @@ impl Shared {
             reason: reason.clone(),
         });
         self.probe_on_transition(from, to);
-        let listeners = &self.config.listeners;
+        let config = self.config.get();
+        let listeners = &config.listeners;
         if listeners.is_empty() {
             return;
         }
@@ -934,11 +939,46 @@ impl Shared {
         match word & STATE {
             HALF_OPEN => Some(format!(
                 "half-open, all {} trial calls are in flight",
-                self.config.half_open_calls
+                self.config.get().half_open_calls
             )),
             FORCED_OPEN => Some("forced open by hand".to_owned()),
             _ => self.cold().reason.clone(),
         }
+    }
+}
+
+impl Shared {
+    /// Whether slow-call detection is on (admission reads the clock).
+    #[inline(always)]
+    pub(crate) fn timed(&self) -> bool {
+        self.timed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(feature = "config")]
+impl Shared {
+    /// Puts a checked configuration in force (feature `config`), keeping the state,
+    /// the window (whose kind and size `next` keeps), the streak and an open period
+    /// under way; the next opening lasts `next.open_for` unless re-openings have
+    /// grown it.
+    pub(crate) fn reconfigure(&self, next: Config) {
+        let mut cold = self.cold();
+        let before = self.config.get();
+        if cold.open_for == before.open_for {
+            cold.open_for = next.open_for;
+        } else if let Some(max) = next.open_for_max {
+            cold.open_for = cold.open_for.clamp(next.open_for, max);
+        } else {
+            cold.open_for = next.open_for;
+        }
+        drop(before);
+        let timed = next.slow_call.is_some();
+        self.streak_limit
+            .store(next.consecutive_failures.unwrap_or(0), Ordering::Relaxed);
+        self.timed.store(timed, Ordering::Relaxed);
+        self.clocked
+            .store(timed || matches!(self.window, Window::Time(_)), Ordering::Relaxed);
+        self.config.set(std::sync::Arc::new(next));
     }
 }
 
@@ -964,7 +1004,8 @@ impl Shared {
 
     /// Starts the probe task, if the breaker has a probe and none runs.
     pub(crate) fn start_probing(&self) {
-        if let Some(probe) = &self.config.probe {
+        let config = self.config.get();
+        if let Some(probe) = &config.probe {
             super::probe::start(self, &self.me, probe);
         }
     }

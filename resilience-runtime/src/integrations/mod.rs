@@ -1,5 +1,7 @@
 //! Integrations with the ecosystem, each behind its cargo feature.
 
+#[cfg(feature = "config")]
+pub(crate) mod config;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "tracing")]

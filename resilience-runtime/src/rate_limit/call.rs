@@ -24,7 +24,7 @@ impl Core {
         if crate::lifecycle::is_draining() {
             return Decision::Refused { retry_after: DRAINED };
         }
-        let quota = &self.settings.quota;
+        let quota = &self.quota();
         within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))
     }
 
@@ -34,7 +34,7 @@ impl Core {
         if crate::lifecycle::is_draining() {
             return Err(self.refused(DRAINED));
         }
-        match self.settings.quota.decide(tat, self.now(), 0) {
+        match self.quota().decide(tat, self.now(), 0) {
             Decision::Now => Ok(()),
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
             Decision::Wait { .. } => unreachable!("a call that may not wait was told to"),
@@ -85,13 +85,13 @@ impl Core {
         if crate::lifecycle::is_draining() {
             return Err(self.refused(DRAINED));
         }
-        if n > self.settings.burst {
+        if n > self.burst() {
             return Err(self.never(n));
         }
         if n == 0 {
             return Ok(Decision::Now);
         }
-        let decision = self.settings.quota.decide_n(tat, self.now(), max_wait, n);
+        let decision = self.quota().decide_n(tat, self.now(), max_wait, n);
         Ok(within_deadline(tat, decision))
     }
 
@@ -108,7 +108,7 @@ impl Core {
     /// Takes `n` slots, waiting up to `max_wait` for them (a cancelled wait gives
     /// them back where it can).
     pub(crate) async fn acquire_n(&self, tat: &AtomicU64, n: u32) -> Result<(), Rejection> {
-        match self.decide_n(tat, n, self.settings.quota.max_wait)? {
+        match self.decide_n(tat, n, self.quota().max_wait)? {
             Decision::Now => Ok(()),
             Decision::Wait {
                 at,
@@ -125,7 +125,7 @@ impl Core {
 
     /// Admits a blocking call of cost `n`, sleeping its thread for up to `max_wait`.
     pub(crate) fn admit_blocking_n(&self, tat: &AtomicU64, n: u32) -> Result<(), Rejection> {
-        match self.decide_n(tat, n, self.settings.quota.max_wait)? {
+        match self.decide_n(tat, n, self.quota().max_wait)? {
             Decision::Now => Ok(()),
             Decision::Wait { wait, .. } => {
                 if !crate::lifecycle::sleep_blocking(Duration::from_nanos(wait)) {

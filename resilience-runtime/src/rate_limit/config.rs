@@ -80,7 +80,7 @@ impl RateLimiterBuilder {
     /// can be looked up with [`registry::rate_limiter`](crate::registry::rate_limiter),
     /// and their rejections tell the quota.
     pub fn register(self) -> Result<RateLimiter, ConfigError> {
-        let settings = self.checked()?;
+        let settings = self.configured().checked()?;
         Ok(register(settings))
     }
 
@@ -90,7 +90,17 @@ impl RateLimiterBuilder {
     /// per nanosecond, a burst of 0 is 1; no rate at all is taken as 1 per second.
     #[doc(hidden)]
     pub fn register_clamped(self) -> RateLimiter {
-        register(self.clamped())
+        register(self.configured().clamped())
+    }
+
+    /// With the settings configuration gives this name over these (feature `config`).
+    #[inline]
+    pub(crate) fn configured(self) -> Self {
+        #[cfg(feature = "config")]
+        if let Some(s) = crate::integrations::config::rate_limit(&self.name) {
+            return s.over(self);
+        }
+        self
     }
 
     pub(crate) fn checked(self) -> Result<Settings, ConfigError> {

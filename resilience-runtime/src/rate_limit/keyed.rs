@@ -75,7 +75,7 @@ impl KeyedRateLimiterBuilder {
     /// registered now (the first configuration registered under a name wins).
     pub fn register(self) -> Result<KeyedRateLimiter, ConfigError> {
         self.check_max_keys()?;
-        let settings = self.limiter.checked()?;
+        let settings = self.limiter.configured().checked()?;
         Ok(register(settings, self.max_keys))
     }
 
@@ -84,7 +84,7 @@ impl KeyedRateLimiterBuilder {
     /// `max_keys = 0` is 1.
     #[doc(hidden)]
     pub fn register_clamped(self) -> KeyedRateLimiter {
-        register(self.limiter.clamped(), self.max_keys.max(1))
+        register(self.limiter.configured().clamped(), self.max_keys.max(1))
     }
 
     fn check_max_keys(&self) -> Result<(), ConfigError> {
@@ -290,8 +290,8 @@ impl KeyedRateLimiter {
     {
         let core = &self.inner.core;
         match self.inner.map.get(key) {
-            Some(tat) => core.settings.quota.available(&tat, core.now()),
-            None => u64::from(core.settings.burst),
+            Some(tat) => core.quota().available(&tat, core.now()),
+            None => u64::from(core.burst()),
         }
     }
 
@@ -308,17 +308,17 @@ impl KeyedRateLimiter {
 
     /// The steady rate of each key.
     pub fn rate(&self) -> Rate {
-        self.inner.core.settings.rate
+        self.inner.core.rate()
     }
 
     /// How many calls of one key may go at once after a quiet period.
     pub fn burst(&self) -> u32 {
-        self.inner.core.settings.burst
+        self.inner.core.burst()
     }
 
     /// How long a call over its key's rate may wait for its slot.
     pub fn max_wait(&self) -> Duration {
-        self.inner.core.settings.max_wait
+        self.inner.core.max_wait()
     }
 
     /// The most keys held at once.

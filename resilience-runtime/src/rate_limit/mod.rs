@@ -66,7 +66,8 @@
 //!   `Rejection::RateLimited { retry_after: Duration::MAX }` (never a wait), whose
 //!   message says so ("this call costs 500 but the burst is 100"); a literal cost
 //!   above a literal burst is a compile error.
-//! - **Time** is `tokio::time`, so `tokio::time::pause()` drives it: after a refusal
+//! - **Time** is `tokio::time` (with feature `quanta`: the CPU's time-stamp counter,
+//!   which paused tokio time does not move), so `tokio::time::pause()` drives it: after a refusal
 //!   with `retry_after = r`, a call made `r` later is admitted. (A waiting call's slot is
 //!   reserved to the nanosecond, but its sleep ends on a tick of `tokio`'s millisecond
 //!   timer wheel, up to about a millisecond after the slot.)
@@ -83,6 +84,8 @@ mod call;
 pub use call::RateLimitedCall;
 mod config;
 mod gcra;
+#[cfg(feature = "config")]
+mod live;
 pub(crate) mod keyed;
 mod rate;
 
@@ -132,28 +135,78 @@ pub(crate) struct Core {
     /// Counters and event identity (a keyed limiter's keys share them).
     pub(crate) stats: Stats,
     /// Time zero of the `tat` values.
+    #[cfg_attr(feature = "quanta", allow(dead_code))]
     epoch: Instant,
+    /// Time zero of the `tat` values on the TSC (feature `quanta`).
+    #[cfg(feature = "quanta")]
+    tsc: crate::clock::Epoch,
+    /// The settings in force, changed by configuration (feature `config`).
+    #[cfg(feature = "config")]
+    live: live::Live,
 }
 
 impl Core {
     pub(crate) fn new(settings: Settings) -> Self {
         Core {
             stats: Stats::new(PolicyKind::RateLimit, settings.name.clone()),
+            #[cfg(feature = "config")]
+            live: live::Live::new(&settings),
             settings,
             epoch: Instant::now(),
+            #[cfg(feature = "quanta")]
+            tsc: crate::clock::Epoch::now(),
         }
     }
 
-    /// Nanoseconds since the epoch, on `tokio::time`.
-    #[inline]
-    pub(crate) fn now(&self) -> u64 {
-        Instant::now()
-            .saturating_duration_since(self.epoch)
-            .as_nanos() as u64
+    /// The quota in force.
+    #[inline(always)]
+    pub(crate) fn quota(&self) -> gcra::Quota {
+        #[cfg(feature = "config")]
+        return self.live.quota();
+        #[cfg(not(feature = "config"))]
+        self.settings.quota
     }
 
-    /// The instant `at` nanoseconds after the epoch.
+    /// The burst in force.
+    #[inline(always)]
+    pub(crate) fn burst(&self) -> u32 {
+        #[cfg(feature = "config")]
+        return self.live.burst();
+        #[cfg(not(feature = "config"))]
+        self.settings.burst
+    }
+
+    /// The rate in force.
+    pub(crate) fn rate(&self) -> Rate {
+        #[cfg(feature = "config")]
+        return self.live.rate();
+        #[cfg(not(feature = "config"))]
+        self.settings.rate
+    }
+
+    /// The longest wait in force.
+    pub(crate) fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.quota().max_wait)
+    }
+
+    /// Nanoseconds since the epoch, on `tokio::time` (feature `quanta`: on the TSC).
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        #[cfg(feature = "quanta")]
+        return self.tsc.nanos();
+        #[cfg(not(feature = "quanta"))]
+        {
+            Instant::now()
+                .saturating_duration_since(self.epoch)
+                .as_nanos() as u64
+        }
+    }
+
+    /// The `tokio::time` instant `at` nanoseconds after the epoch.
     pub(crate) fn instant(&self, at: u64) -> Option<Instant> {
+        #[cfg(feature = "quanta")]
+        return Instant::now().checked_add(Duration::from_nanos(at.saturating_sub(self.now())));
+        #[cfg(not(feature = "quanta"))]
         self.epoch.checked_add(Duration::from_nanos(at))
     }
 
@@ -165,7 +218,7 @@ impl Core {
     pub(crate) fn never(&self, n: u32) -> Rejection {
         crate::rejection::explain_with(crate::rejection::Source::RateLimit, limit_detail);
         crate::rejection::explain_with(crate::rejection::Source::RateLimitCost, cost_detail);
-        remember_cost(&self.settings.name, n, self.settings.burst);
+        remember_cost(&self.settings.name, n, self.burst());
         let rejection = Rejection::RateLimited {
             name: self.settings.name.clone(),
             retry_after: Duration::MAX,
@@ -196,13 +249,12 @@ impl Core {
 
     /// The quota in words, for a rejection's message.
     pub(crate) fn describe(&self, keyed: bool) -> String {
-        let s = &self.settings;
         format!(
             "{}{} with bursts of up to {}, calls wait at most {}",
             if keyed { "per key, " } else { "" },
-            s.rate,
-            s.burst,
-            HumanDuration(s.max_wait)
+            self.rate(),
+            self.burst(),
+            HumanDuration(self.max_wait())
         )
     }
 }
@@ -230,23 +282,23 @@ impl RateLimiter {
 
     /// The steady rate.
     pub fn rate(&self) -> Rate {
-        self.inner.core.settings.rate
+        self.inner.core.rate()
     }
 
     /// How many calls may go at once after a quiet period.
     pub fn burst(&self) -> u32 {
-        self.inner.core.settings.burst
+        self.inner.core.burst()
     }
 
     /// How long a call over the rate may wait for its slot.
     pub fn max_wait(&self) -> Duration {
-        self.inner.core.settings.max_wait
+        self.inner.core.max_wait()
     }
 
     /// How many calls would be admitted at once now, without waiting.
     pub fn available(&self) -> u64 {
         let core = &self.inner.core;
-        core.settings.quota.available(&self.inner.tat.0, core.now())
+        core.quota().available(&self.inner.tat.0, core.now())
     }
 
     /// Whether `self` and `other` are the same limiter (clones of one another).

@@ -9,6 +9,16 @@ use crate::backoff::Backoff;
 use crate::events::EventKind;
 use crate::stats::{Count, Stats};
 
+/// Without feature `config`, nothing is configured.
+#[cfg(not(feature = "config"))]
+#[allow(dead_code)] // never made: its `None` is all the retry reads
+struct Configured {
+    max_attempts: Option<u32>,
+    jitter: Option<crate::Jitter>,
+    backoff: Option<crate::backoff::NoBackoff>,
+    max_elapsed: Option<Duration>,
+}
+
 fn tokio_now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -208,14 +218,34 @@ impl<'s> RetryRun<'s> {
             // A drain began: no further attempt.
             return self.exhausted(stats, error);
         }
-        if self.attempts >= policy.max_attempts {
+        // Settings given by configuration (feature `config`), read only here: after a
+        // failed attempt.
+        #[cfg(feature = "config")]
+        let configured = stats.and_then(|s| s.live.retry());
+        #[cfg(feature = "config")]
+        let configured = configured.as_deref();
+        #[cfg(not(feature = "config"))]
+        let configured: Option<&Configured> = None;
+        let max_attempts = configured
+            .and_then(|c| c.max_attempts)
+            .unwrap_or(policy.max_attempts);
+        if self.attempts >= max_attempts {
             return self.exhausted(stats, error);
         }
-        let delay = policy
-            .jitter
-            .apply(&policy.backoff, self.attempts, self.previous_delay);
+        let jitter = configured.and_then(|c| c.jitter).unwrap_or(policy.jitter);
+        let delay = match configured.and_then(|c| c.backoff.as_ref()) {
+            Some(backoff) => jitter.apply(backoff, self.attempts, self.previous_delay),
+            None => jitter.apply(&policy.backoff, self.attempts, self.previous_delay),
+        };
         let delay = retry_after(&error).map_or(delay, |hint| delay.max(hint));
-        if let (Some(limit), Some(started)) = (policy.max_elapsed, self.started) {
+        let max_elapsed = configured
+            .and_then(|c| c.max_elapsed)
+            .or(policy.max_elapsed);
+        if max_elapsed.is_some() && self.started.is_none() {
+            // Configured on a retry whose code read no clock: counted from now.
+            self.started = Some((self.now)());
+        }
+        if let (Some(limit), Some(started)) = (max_elapsed, self.started) {
             // The next attempt would begin at now + delay: past the budget, give up now.
             let elapsed = (self.now)().saturating_duration_since(started);
             if elapsed.saturating_add(delay) > limit {
