@@ -81,6 +81,8 @@
 //! | `max_elapsed = "30s"` | no attempt starts later than this after the first began, and no sleep is begun that would end past it | none |
 //! | `retry_if = path` | `fn(&E) -> bool`: only errors for which it is true are retried | every error |
 //! | `on_retry = path` | `fn(&E, attempt: u32, delay: Duration)`, called before each sleep (`attempt` = the attempt that just failed, from 1) | none |
+//! | `budget` / `budget(ratio = 0.2, min_per_sec = 10, window = "10s")` | retries, shared by every retry of this `name`, may number at most `ratio` × the calls begun in the last `window` plus `min_per_sec` × its seconds; a retry over the budget is skipped (see below) | no budget |
+//! | `retry_after = path` | `fn(&E) -> Option<Duration>`: a server's hint; the wait is at least the hint and at least the backoff's delay; a hint ending past `max_elapsed` ends the retries | none |
 //!
 //! In `linear(...)` and `exponential(...)` each setting may be left out: `step` then
 //! equals `initial`, and the others take the values shown. When every attempt fails,
@@ -135,7 +137,8 @@
 //! (`count(100)`), `min_calls` (100, capped at N), `consecutive_failures` (off),
 //! `slow_call` / `slow_call_rate` (off / 1.0), `open_for` (60s), `open_for_max` (off),
 //! `open_for_factor` (2.0), `half_open_calls` (10), `max_wait_in_half_open` (off),
-//! `record_if`, `key` / `max_keys` (10 000). The
+//! `record_if`, `key` / `max_keys` (10 000), `probe` / `probe_every` (1s) /
+//! `probe_timeout` (`probe_every`; see "Recovery, stopping and overload" below). The
 //! [`circuit_breaker`](mod@circuit_breaker) module documents each, the states and the
 //! registry ([`registry::circuit_breaker`]).
 //!
@@ -201,6 +204,86 @@
 //! assert!(export("bob").await.is_ok(), "one limit per user");
 //! # }
 //! ```
+//!
+//! # Recovery, stopping and overload
+//!
+//! **Health probes.** `#[circuit_breaker(probe = healthy, probe_every = "1s",
+//! probe_timeout = "1s")]` (by hand: [`CircuitBreakerBuilder::probe`](circuit_breaker::CircuitBreakerBuilder::probe)):
+//! while the breaker is `Open`, the `async fn() -> bool` runs every `probe_every`, one
+//! at a time, on the tokio runtime of the call that opened it. A `true` turns the
+//! breaker half-open at once (the trials decide as usual), so recovery takes one probe
+//! interval instead of `open_for`, which still ends the open period if no probe
+//! succeeded first; a probe slower than `probe_timeout` counts as unhealthy. Probes run
+//! only while `Open` (never forced open), end as soon as the breaker leaves it (or is
+//! dropped), and each emits [`EventKind::Probe`](events::EventKind::Probe).
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilience_runtime::{circuit_breaker, registry, CircuitState, Rejection};
+//!
+//! async fn inventory_healthy() -> bool {
+//!     true // e.g. GET /health
+//! }
+//!
+//! #[circuit_breaker(name = "inventory", consecutive_failures = 1, open_for = "60s",
+//!                   probe = inventory_healthy, probe_every = "2s")]
+//! async fn reserve(ok: bool) -> Result<(), Rejection> {
+//!     if ok { Ok(()) } else { Err(Rejection::ShuttingDown { name: "backend".into() }) }
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! assert!(reserve(false).await.is_err()); // opens the breaker
+//! tokio::time::sleep(Duration::from_secs(3)).await; // the probe at 2s said yes
+//! let breaker = registry::circuit_breaker("inventory").unwrap();
+//! assert_eq!(breaker.state(), CircuitState::HalfOpen, "after one probe, not 60s");
+//! # }
+//! ```
+//!
+//! **Retry budgets.** `#[retry(budget)]` keeps retries to a share of the traffic, so
+//! that retrying cannot multiply the load on a backend that is failing (Finagle's and
+//! tower's retry budgets): every call deposits, every retry withdraws, both expire
+//! after `window`. A retry over the budget is skipped: the call returns its last error,
+//! [`EventKind::RetryBudgetExhausted`](events::EventKind::RetryBudgetExhausted) is
+//! emitted and `resilience_retry_budget_exhausted_total` counts it. By hand:
+//! [`RetryBuilder::budget`](retry::RetryBuilder::budget) with a [`retry::Budget`].
+//!
+//! **Retry-After.** `#[retry(retry_after = hint)]` waits at least what the server asked
+//! for (never early, never shorter than the backoff), and gives up when that would end
+//! past `max_elapsed`. By hand: [`Retry::call_hinted`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use resilience_runtime::retry;
+//!
+//! #[derive(Debug)]
+//! enum ApiError { Busy { retry_after: Duration }, Down }
+//!
+//! fn hint(e: &ApiError) -> Option<Duration> {
+//!     match e { ApiError::Busy { retry_after } => Some(*retry_after), ApiError::Down => None }
+//! }
+//!
+//! #[retry(max_attempts = 3, backoff = fixed("100ms"), budget, retry_after = hint)]
+//! async fn quote(busy: bool) -> Result<u32, ApiError> {
+//!     if busy { Err(ApiError::Busy { retry_after: Duration::from_secs(2) }) } else { Err(ApiError::Down) }
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let start = tokio::time::Instant::now();
+//! assert!(quote(true).await.is_err());
+//! assert!(start.elapsed() >= Duration::from_secs(4), "two waits of the server's 2s");
+//! # }
+//! ```
+//!
+//! **Deadlines.** [`deadline::within`] gives a request a deadline that every policy
+//! inside it respects: a `#[timeout]` waits at most the time left, a retry begins no
+//! sleep that would end past it, a bulkhead or rate-limit wait that would end past it
+//! is refused at once; see [`deadline`].
+//!
+//! **Graceful stop.** [`lifecycle::drain`] refuses new calls of every function with a
+//! policy that can refuse ([`Rejection::ShuttingDown`]), sends waiters away, stops
+//! retries between attempts, and resolves once no annotated body is running (or at its
+//! deadline) with a [`lifecycle::DrainReport`] of what it waited for;
+//! [`lifecycle::resume`] admits calls again at once; see [`lifecycle`].
 //!
 //! # Observing the policies
 //!

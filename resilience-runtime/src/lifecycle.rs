@@ -17,7 +17,7 @@
 //! still running when it gives up go on (they are `abandoned`, for the caller to
 //! decide, e.g. by ending the process). [`resume`] admits calls again at once.
 //!
-//! ```
+//! ```rust,standalone_crate
 //! use std::time::Duration;
 //! use resilience_runtime::{bulkhead, lifecycle, Rejection};
 //!
