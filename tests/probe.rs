@@ -34,8 +34,11 @@ async fn settle() {
     }
 }
 
+/// Probe answers, with when they came.
+type Answers = Arc<Mutex<Vec<(Instant, bool)>>>;
+
 /// The probe events of the breaker `name`, with when they happened.
-fn probes_of(name: &'static str) -> (events::Subscription, Arc<Mutex<Vec<(Instant, bool)>>>) {
+fn probes_of(name: &'static str) -> (events::Subscription, Answers) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let subscription = events::subscribe(move |event| {

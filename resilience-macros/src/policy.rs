@@ -304,9 +304,9 @@ fn retry(args: &mut Args, errors: &mut Errors) -> RetryArgs {
     let on_retry = args
         .take("on_retry")
         .and_then(|(_, v)| lit::fn_path(&v, "`on_retry`", "on_retry = log_retry", errors));
-    let retry_after = args.take("retry_after").and_then(|(_, v)| {
-        lit::fn_path(&v, "`retry_after`", "retry_after = hinted_wait", errors)
-    });
+    let retry_after = args
+        .take("retry_after")
+        .and_then(|(_, v)| lit::fn_path(&v, "`retry_after`", "retry_after = hinted_wait", errors));
     RetryArgs {
         max_attempts,
         backoff,
@@ -568,9 +568,9 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
 
 /// `probe = path`, with `probe_every` and `probe_timeout` (which need it).
 fn probe(args: &mut Args, errors: &mut Errors) -> Option<ProbeArg> {
-    let path = args.take("probe").and_then(|(_, v)| {
-        lit::fn_path(&v, "`probe`", "probe = backend_healthy", errors)
-    });
+    let path = args
+        .take("probe")
+        .and_then(|(_, v)| lit::fn_path(&v, "`probe`", "probe = backend_healthy", errors));
     let mut timing = |key: &str| {
         let (ident, value) = args.take(key)?;
         let d = lit::duration(&value, errors)?;
@@ -603,7 +603,6 @@ fn probe(args: &mut Args, errors: &mut Errors) -> Option<ProbeArg> {
         }
     }
 }
-
 
 /// A literal `min_calls` above the calls a count window holds could never be reached:
 /// the runtime would lower it to the window's size.

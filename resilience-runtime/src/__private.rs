@@ -195,9 +195,7 @@ where
 }
 
 /// Checks a probe's signature (at its path) and makes it the builder's closure.
-pub fn probe_fn<P: ProbeFn>(
-    probe: P,
-) -> impl Fn() -> P::Future + Send + Sync + 'static {
+pub fn probe_fn<P: ProbeFn>(probe: P) -> impl Fn() -> P::Future + Send + Sync + 'static {
     move || probe.probe()
 }
 

@@ -195,7 +195,10 @@ impl Bulkhead {
         let max_wait = inner.wait();
         // A wait that could end past the request's deadline is not begun.
         let cut = !max_wait.is_zero() && crate::deadline::cuts(max_wait);
-        let node = match inner.slots.acquire_or_enqueue(!max_wait.is_zero() && !cut, None) {
+        let node = match inner
+            .slots
+            .acquire_or_enqueue(!max_wait.is_zero() && !cut, None)
+        {
             Enqueued::Acquired => return Ok(BulkheadPermit::new(inner)),
             Enqueued::Full(s) => return Err(self.refuse(s, cut_by_deadline(cut))),
             Enqueued::Closed => return Err(self.shutting_down()),

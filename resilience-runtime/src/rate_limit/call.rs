@@ -22,7 +22,9 @@ impl Core {
     #[inline]
     pub(crate) fn decide(&self, tat: &AtomicU64) -> Decision {
         if crate::lifecycle::is_draining() {
-            return Decision::Refused { retry_after: DRAINED };
+            return Decision::Refused {
+                retry_after: DRAINED,
+            };
         }
         let quota = &self.quota();
         within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))

@@ -173,7 +173,6 @@ impl<'s> RetryRun<'s> {
         Err(error)
     }
 
-
     /// Like [`after`](Self::after), with a server's hint: the sleep before the next
     /// attempt is at least `retry_after(&error)` (and never shorter than the
     /// backoff's delay); a hint that would end past `max_elapsed` ends the retries.
