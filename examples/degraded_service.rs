@@ -8,12 +8,17 @@
 //! ```text
 //! #[fallback(Self::last_known_price)]  // serve the last price seen when all else failed
 //! #[retry(max_attempts = 3, ...)]      // each attempt goes through everything below
-//! #[circuit_breaker(name = "prices")]  // counts every attempt; opens when half fail
+//! #[circuit_breaker(name = "prices", probe = backend_healthy)] // opens when half fail;
+//!                                      // a health probe brings it back early
 //! #[timeout(after = "250ms", ...)]    // per attempt
 //! ```
 //!
 //! It prints a timeline: each call, its failed attempts, the breaker's state changes,
-//! and whether the answer was live or the last known price. The backend's random
+//! and whether the answer was live or the last known price. While the breaker is open,
+//! a health probe asks the backend every 300ms whether it answers in time; its first
+//! `true` turns the breaker half-open long before the 10s open period ends. At the end
+//! the service stops as a service would: `lifecycle::drain` refuses new calls, waits for
+//! the one still running, and reports what it waited for. The backend's random
 //! choices come from a fixed seed; the breaker's open period is real time, so a loaded
 //! machine may shift a line or two.
 
@@ -90,8 +95,11 @@ impl PriceService {
         failure_rate = 0.5,
         window = count(6),
         min_calls = 4,
-        open_for = "700ms",
-        half_open_calls = 1
+        open_for = "10s",
+        half_open_calls = 1,
+        probe = backend_healthy,
+        probe_every = "300ms",
+        probe_timeout = "250ms"
     )]
     #[timeout(after = "250ms", name = "PriceService::price")]
     async fn price(&self, sku: &str) -> Result<Price, PriceError> {
@@ -133,6 +141,20 @@ impl PriceService {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The backend's base URL, for the breaker's health probe.
+static BASE_URL: OnceLock<String> = OnceLock::new();
+
+/// The breaker's health probe: while it is open, asked every 300ms whether the
+/// backend answers a price in time (a slower answer counts as unhealthy). The first
+/// `true` lets a trial call through at once, long before the 10s open period ends.
+async fn backend_healthy() -> bool {
+    let Some(base) = BASE_URL.get() else {
+        return false;
+    };
+    let url = format!("{base}/price/probe");
+    matches!(resilience_tests::get(&url).await, Ok((200, _)))
 }
 
 /// Called by `#[retry]` before each sleep: `attempt` is the attempt that just failed.
@@ -208,6 +230,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         base_url: backend.url(""),
         last_known: Mutex::new(HashMap::new()),
     };
+    let _ = BASE_URL.set(backend.url(""));
+    // The health probe's answers, on the timeline.
+    let _events = resilience_runtime::events::subscribe(|event| {
+        if let resilience_runtime::events::EventKind::Probe { healthy } = event.kind {
+            let answer = if healthy {
+                "healthy: a trial call goes through now"
+            } else {
+                "unhealthy"
+            };
+            println!("[{}] probe: backend {answer}", clock());
+        }
+    });
     let skus = ["apple", "pear", "plum"];
     println!(
         "[{}] price service on {}; a call every 200ms for 6s",
@@ -260,6 +294,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+
+    // Stop as a service stops: one last call is running when the drain begins; the
+    // drain refuses new calls and waits for it, then says what it waited for.
+    let (last, report) = tokio::join!(
+        service.price("fig"),
+        resilience_runtime::lifecycle::drain(Duration::from_secs(2))
+    );
+    println!(
+        "\n[{}] drain: {} call(s) finished, {} abandoned, after {:?} (the last call: {})",
+        clock(),
+        report.finished,
+        report.abandoned,
+        report.took,
+        match last {
+            Ok(Price { cents, .. }) => dollars(cents),
+            Err(err) => err.to_string(),
+        }
+    );
 
     let stats = backend.stats();
     println!(
