@@ -145,6 +145,12 @@ pub mod ours {
         Ok(black_box(i))
     }
 
+    /// The running-call count `lifecycle::drain` waits on, alone: what every
+    /// annotated body is wrapped in, around the bare body.
+    pub async fn tracked(i: u64) -> Out {
+        resilience_runtime::lifecycle::track(bare(i)).await
+    }
+
     /// Every attribute, in the order of the API's stacking example.
     #[fallback(default)]
     #[retry]
@@ -751,6 +757,14 @@ pub static CASES: &[Case] = &[
         Ours,
         batch!(|i| ours::fallback(i)),
     ),
+    case(
+        "lifecycle",
+        "tracked_ours",
+        "running count (lifecycle::track)",
+        Ours,
+        batch!(|i| ours::tracked(i)),
+    )
+    .shared(),
     case(
         "stack",
         "stack_ours",
