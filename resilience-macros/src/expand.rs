@@ -791,6 +791,9 @@ impl<'a> Generator<'a> {
         if let Some(d) = &args.max_wait {
             settings.push(("max_wait", d.tokens(krate)));
         }
+        for (method, value) in &args.cluster {
+            settings.push((method, value.tokens(krate)));
+        }
         // `cost = expr`: evaluated per call, before the layers below take the arguments.
         let (call, before_inner) = match &args.cost {
             Some(cost) => (("call_n", "call_blocking_n"), quote!(#cost,)),

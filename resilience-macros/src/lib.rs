@@ -9,6 +9,7 @@
 //! below it are read and removed), outermost first. See `expand.rs`.
 
 mod args;
+mod cluster;
 mod expand;
 mod func;
 mod kind;

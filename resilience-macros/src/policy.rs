@@ -160,6 +160,10 @@ pub(crate) struct RateLimitArgs {
     pub(crate) max_wait: Option<DurationArg>,
     pub(crate) key: Option<Expr>,
     pub(crate) max_keys: Option<TokenStream>,
+    /// `scope = "cluster"` and its arguments, as builder calls.
+    pub(crate) cluster: Vec<(&'static str, Value)>,
+    /// Where `scope = "cluster"` was written.
+    pub(crate) cluster_scope: Option<proc_macro2::Span>,
 }
 
 /// Arguments every attribute takes besides its own.
@@ -240,6 +244,8 @@ pub(crate) fn parse_layer(
                 "record_if",
                 "key",
                 "max_keys",
+                "scope",
+                "quorum",
                 "probe",
                 "probe_every",
                 "probe_timeout",
@@ -256,7 +262,17 @@ pub(crate) fn parse_layer(
         Kind::RateLimit => (
             Policy::RateLimit(rate_limit(&mut args, &mut local)),
             &[
-                "rate", "burst", "max_wait", "cost", "key", "max_keys", "name",
+                "rate",
+                "burst",
+                "max_wait",
+                "cost",
+                "key",
+                "max_keys",
+                "name",
+                "scope",
+                "batch",
+                "on_store_error",
+                "store_timeout",
             ],
         ),
     };
@@ -555,6 +571,7 @@ fn breaker(args: &mut Args, errors: &mut Errors) -> BreakerArgs {
         .take("record_if")
         .and_then(|(_, v)| lit::fn_path(&v, "`record_if`", "record_if = is_server_error", errors));
     let (key, max_keys) = key_and_max_keys(args, errors);
+    settings.extend(crate::cluster::breaker(args, errors, key.is_some()));
     BreakerArgs {
         name,
         settings,
@@ -898,7 +915,10 @@ fn rate_limit(args: &mut Args, errors: &mut Errors) -> RateLimitArgs {
         Some(tokens)
     });
     let (key, max_keys) = key_and_max_keys(args, errors);
+    let (cluster_scope, cluster) = crate::cluster::rate_limit(args, errors);
     RateLimitArgs {
+        cluster,
+        cluster_scope,
         name: take_name(args, errors),
         rate,
         burst,

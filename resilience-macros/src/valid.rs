@@ -27,6 +27,14 @@ pub(crate) fn check(layers: &[Layer], function: &Function, errors: &mut Errors) 
                     );
                 }
             }
+            if let crate::policy::Policy::RateLimit(args) = &layer.policy {
+                if let Some(span) = args.cluster_scope {
+                    errors.at(
+                        span,
+                        "`scope = \"cluster\"` needs an `async fn`: each decision is a round trip to Redis, which a plain function cannot await\n  help: make the function `async`, or leave `scope` out for a limit of this process alone",
+                    );
+                }
+            }
         }
     }
 }

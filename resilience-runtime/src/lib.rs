@@ -430,6 +430,8 @@ pub use integrations::axum;
 pub use integrations::reqwest;
 #[cfg(feature = "tower")]
 pub use integrations::tower;
+#[cfg(feature = "redis")]
+pub use integrations::cluster;
 
 #[doc(hidden)]
 pub mod __private;

@@ -150,6 +150,9 @@ pub struct CircuitBreakerBuilder {
     listeners: Vec<Listener>,
     #[cfg(not(loom))]
     probe: Option<super::probe::Probe>,
+    /// `.cluster(&c)` and `.quorum(n)` (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(crate) cluster: crate::cluster::BreakerCluster,
 }
 
 impl fmt::Debug for CircuitBreakerBuilder {
@@ -190,6 +193,8 @@ impl CircuitBreakerBuilder {
             listeners: Vec::new(),
             #[cfg(not(loom))]
             probe: None,
+            #[cfg(feature = "redis")]
+            cluster: Default::default(),
         }
     }
 
@@ -345,9 +350,18 @@ impl CircuitBreakerBuilder {
 
     /// Checks the settings and builds a breaker of its own (not registered: another
     /// breaker with the same name is another breaker).
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+    pub fn build(#[allow(unused_mut)] mut self) -> Result<CircuitBreaker, ConfigError> {
+        #[cfg(feature = "redis")]
+        let joiner = std::mem::take(&mut self.cluster).checked()?;
+        #[cfg(feature = "redis")]
+        self.listeners.extend(joiner.as_ref().map(|j| j.listener()));
         let (name, config) = self.check()?;
-        Ok(CircuitBreaker::from_config(name, Arc::new(config), None))
+        let breaker = CircuitBreaker::from_config(name, Arc::new(config), None);
+        #[cfg(feature = "redis")]
+        if let Some(joiner) = joiner {
+            joiner.join(&breaker);
+        }
+        Ok(breaker)
     }
 
     /// Checks the settings, then returns the breaker registered under this name,
@@ -355,9 +369,18 @@ impl CircuitBreakerBuilder {
     /// under a name wins: when a breaker of that name exists with other settings (or
     /// this builder adds listeners), the existing one is returned unchanged and the
     /// conflict is recorded in [`registry::config_conflicts`](crate::registry::config_conflicts).
-    pub fn register(self) -> Result<CircuitBreaker, ConfigError> {
+    pub fn register(#[allow(unused_mut)] mut self) -> Result<CircuitBreaker, ConfigError> {
+        #[cfg(feature = "redis")]
+        let joiner = std::mem::take(&mut self.cluster).checked()?;
+        #[cfg(feature = "redis")]
+        self.listeners.extend(joiner.as_ref().map(|j| j.listener()));
         let (name, config) = self.configured().check()?;
-        Ok(super::register(name, config))
+        let breaker = super::register(name, config);
+        #[cfg(feature = "redis")]
+        if let Some(joiner) = joiner {
+            joiner.join(&breaker);
+        }
+        Ok(breaker)
     }
 
     /// What `#[circuit_breaker]` calls: never fails. Out-of-range values (possible only
@@ -373,9 +396,18 @@ impl CircuitBreakerBuilder {
     /// `open_for_max` are ignored. Then registers as
     /// [`register`](Self::register).
     #[doc(hidden)]
-    pub fn register_clamped(self) -> CircuitBreaker {
+    pub fn register_clamped(#[allow(unused_mut)] mut self) -> CircuitBreaker {
+        #[cfg(feature = "redis")]
+        let joiner = std::mem::take(&mut self.cluster).clamped();
+        #[cfg(feature = "redis")]
+        self.listeners.extend(joiner.as_ref().map(|j| j.listener()));
         let (name, config) = self.configured().clamp();
-        super::register(name, config)
+        let breaker = super::register(name, config);
+        #[cfg(feature = "redis")]
+        if let Some(joiner) = joiner {
+            joiner.join(&breaker);
+        }
+        breaker
     }
 
     /// With the settings configuration gives this name over these (feature `config`).

@@ -12,3 +12,5 @@ pub mod axum;
 pub mod reqwest;
 #[cfg(feature = "tower")]
 pub mod tower;
+#[cfg(feature = "redis")]
+pub mod cluster;

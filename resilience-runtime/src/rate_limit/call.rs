@@ -268,6 +268,11 @@ impl RateLimiter {
     /// [`check_n`](Self::check_n) does. Dropped while it waits, it gives the slots
     /// back if no later call reserved some since.
     pub async fn acquire_n(&self, n: u32) -> Result<(), Rejection> {
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.inner.core.settings.store {
+            let (core, tat) = (&self.inner.core, &self.inner.tat.0);
+            return core.store_acquire(&**store, tat, None, n).await;
+        }
         self.inner.core.acquire_n(&self.inner.tat.0, n).await
     }
 
@@ -317,6 +322,9 @@ enum CallState<'a> {
     /// Sleeping until its reserved slot (boxed: the timer would otherwise make every
     /// call's future several times larger).
     Waiting(Pin<Box<dyn Future<Output = ()> + Send + 'a>>),
+    /// Deciding through a cluster (feature `redis`).
+    #[cfg(feature = "redis")]
+    Store(Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'a>>),
     /// Admitted, running the call.
     Running,
     /// Finished.
@@ -328,6 +336,8 @@ impl<F> std::fmt::Debug for RateLimitedCall<'_, F> {
         let state = match self.state {
             CallState::Start => "start",
             CallState::Waiting(_) => "waiting",
+            #[cfg(feature = "redis")]
+            CallState::Store(_) => "deciding",
             CallState::Running => "running",
             CallState::Done => "done",
         };
@@ -360,6 +370,12 @@ where
                 CallState::Start => {
                     let limiter: &'a RateLimiter = this.limiter;
                     let (core, tat) = (&limiter.inner.core, &limiter.inner.tat.0);
+                    #[cfg(feature = "redis")]
+                    if let Some(store) = &core.settings.store {
+                        *this.state =
+                            CallState::Store(Box::pin(core.store_acquire(&**store, tat, None, 1)));
+                        continue;
+                    }
                     *this.state = match core.decide(tat) {
                         Decision::Now => CallState::Running,
                         Decision::Wait {
@@ -375,6 +391,17 @@ where
                             return Poll::Ready(Err(E::from_rejection(core.refused(retry_after))));
                         }
                     };
+                }
+                #[cfg(feature = "redis")]
+                CallState::Store(deciding) => {
+                    let Poll::Ready(admitted) = deciding.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    if let Err(rejection) = admitted {
+                        *this.state = CallState::Done;
+                        return Poll::Ready(Err(E::from_rejection(rejection)));
+                    }
+                    *this.state = CallState::Running;
                 }
                 CallState::Waiting(waiting) => {
                     if waiting.as_mut().poll(cx).is_pending() {

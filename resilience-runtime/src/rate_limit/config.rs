@@ -22,6 +22,9 @@ pub struct RateLimiterBuilder {
     pub(crate) rate: Option<Rate>,
     pub(crate) burst: Option<u32>,
     pub(crate) max_wait: Duration,
+    /// `.cluster(&c)` and its settings (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(crate) store: crate::cluster::StoreOptions,
 }
 
 /// A rate limiter's settings once checked or clamped.
@@ -32,6 +35,9 @@ pub(crate) struct Settings {
     pub(crate) burst: u32,
     pub(crate) max_wait: Duration,
     pub(crate) quota: Quota,
+    /// Decides through a cluster instead of the limiter's own state (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(crate) store: Option<std::sync::Arc<dyn super::store::ClusterLimiter>>,
 }
 
 impl RateLimiterBuilder {
@@ -41,6 +47,8 @@ impl RateLimiterBuilder {
             rate: None,
             burst: None,
             max_wait: Duration::ZERO,
+            #[cfg(feature = "redis")]
+            store: Default::default(),
         }
     }
 
@@ -119,13 +127,29 @@ impl RateLimiterBuilder {
                 "must be at least 1 (0 would refuse every call)",
             ));
         }
-        Ok(Settings::new(self.name, rate, self.burst, self.max_wait))
+        #[cfg(feature = "redis")]
+        let store = self.store.checked(&self.name)?;
+        #[allow(unused_mut)]
+        let mut settings = Settings::new(self.name, rate, self.burst, self.max_wait);
+        #[cfg(feature = "redis")]
+        {
+            settings.store = store;
+        }
+        Ok(settings)
     }
 
     pub(crate) fn clamped(self) -> Settings {
         let rate = self.rate.unwrap_or(Rate::per_second(1)).clamped();
         let burst = self.burst.map(|b| b.max(1));
-        Settings::new(self.name, rate, burst, self.max_wait)
+        #[cfg(feature = "redis")]
+        let store = self.store.clamped(&self.name);
+        #[allow(unused_mut)]
+        let mut settings = Settings::new(self.name, rate, burst, self.max_wait);
+        #[cfg(feature = "redis")]
+        {
+            settings.store = store;
+        }
+        settings
     }
 }
 
@@ -150,6 +174,8 @@ impl Settings {
                 tau: interval.saturating_mul(u64::from(burst) - 1),
                 max_wait: u64::try_from(max_wait.as_nanos()).unwrap_or(u64::MAX),
             },
+            #[cfg(feature = "redis")]
+            store: None,
         }
     }
 }

@@ -181,6 +181,16 @@ impl KeyedRateLimiter {
     {
         let core = &self.inner.core;
         let tat = self.state(&key);
+        #[cfg(feature = "redis")]
+        if let Some(store) = &core.settings.store {
+            let hash = super::store::key_hash(&key);
+            let admitted = core.store_acquire(&**store, &tat, Some(hash), 1).await;
+            drop(tat);
+            return match admitted {
+                Ok(()) => core.counted(future.await),
+                Err(rejection) => Err(E::from_rejection(rejection)),
+            };
+        }
         match core.decide(&tat) {
             Decision::Now => {}
             Decision::Wait {
@@ -243,6 +253,11 @@ impl KeyedRateLimiter {
         K: crate::PolicyKey,
     {
         let tat = self.state(key);
+        #[cfg(feature = "redis")]
+        if let Some(store) = &self.inner.core.settings.store {
+            let hash = super::store::key_hash(key);
+            return self.inner.core.store_acquire(&**store, &tat, Some(hash), n).await;
+        }
         self.inner.core.acquire_n(&tat, n).await
     }
 
@@ -254,10 +269,7 @@ impl KeyedRateLimiter {
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        let admitted = {
-            let tat = self.state(&key);
-            self.inner.core.acquire_n(&tat, n).await
-        };
+        let admitted = self.acquire_n(&key, n).await;
         match admitted {
             Ok(()) => self.inner.core.counted(future.await),
             Err(rejection) => Err(E::from_rejection(rejection)),

@@ -88,6 +88,8 @@ mod gcra;
 mod live;
 pub(crate) mod keyed;
 mod rate;
+#[cfg(feature = "redis")]
+pub(crate) mod store;
 
 use std::borrow::Cow;
 use std::time::Duration;
