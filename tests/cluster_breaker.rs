@@ -138,6 +138,17 @@ async fn with_redis_down_breakers_act_locally_and_rejoin_when_it_is_back() {
     };
     let port = server.port;
     let name = unique("local");
+    let outages = Arc::new(Mutex::new(Vec::new()));
+    let (sink, wanted) = (outages.clone(), name.clone());
+    let _sub = events::subscribe(move |e| {
+        if e.name == wanted {
+            match &e.kind {
+                EventKind::StoreUnavailable { .. } => sink.lock().unwrap().push("unavailable"),
+                EventKind::StoreRecovered => sink.lock().unwrap().push("recovered"),
+                _ => {}
+            }
+        }
+    });
     let cs = clusters(&server, 3).await;
     let b: Vec<_> = cs.iter().map(|c| breaker(&name, c, 2)).collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -149,6 +160,11 @@ async fn with_redis_down_breakers_act_locally_and_rejoin_when_it_is_back() {
         b[2].state(),
         CircuitState::Closed,
         "no Redis: nothing shared"
+    );
+    assert_eq!(
+        *outages.lock().unwrap(),
+        ["unavailable"; 3],
+        "each breaker tells of the outage once"
     );
     // Calls still go through the closed breaker.
     b[2].call(async { Ok::<_, Rejection>(()) }).await.unwrap();
@@ -163,4 +179,6 @@ async fn with_redis_down_breakers_act_locally_and_rejoin_when_it_is_back() {
         wait_state(&b[2], CircuitState::Open, Duration::from_millis(100)).await,
         "back together once Redis is"
     );
+    let outages = outages.lock().unwrap();
+    assert_eq!(outages.iter().filter(|e| **e == "recovered").count(), 3);
 }

@@ -213,8 +213,31 @@ fn open_here(breaker: &WeakBreaker, count: u64) -> bool {
     true
 }
 
+/// Tells the breaker's listeners that Redis is gone (`true`: once per outage) or back.
+fn store_event(breaker: &WeakBreaker, in_outage: &mut bool, down: Option<String>) {
+    let Some(shared) = breaker.upgrade() else {
+        return;
+    };
+    match down {
+        Some(error) if !*in_outage => {
+            *in_outage = true;
+            shared
+                .stats
+                .emit(|| crate::events::EventKind::StoreUnavailable { error });
+        }
+        None if *in_outage => {
+            *in_outage = false;
+            shared
+                .stats
+                .emit(|| crate::events::EventKind::StoreRecovered);
+        }
+        _ => {}
+    }
+}
+
 /// The breaker's cluster task: publishes its openings, listens to the others', and
-/// reconnects with backoff when Redis is gone. Ends when the breaker is dropped.
+/// reconnects with backoff when Redis is gone (`StoreUnavailable` once per outage,
+/// `StoreRecovered` once subscribed again). Ends when the breaker is dropped.
 async fn run(
     breaker: WeakBreaker,
     name: String,
@@ -229,6 +252,7 @@ async fn run(
         .max(1);
     let logged = AtomicBool::new(false);
     let mut delay = Duration::from_millis(25);
+    let mut in_outage = false;
     loop {
         if breaker.strong_count() == 0 {
             return;
@@ -260,16 +284,25 @@ async fn run(
             Ok::<_, redis::RedisError>(pubsub)
         })
         .await;
-        let Ok(Ok(pubsub)) = subscribed else {
-            while openings.try_recv().is_ok() {}
-            if matches!(target, Target::This(_)) && stopped.has_changed().is_err() {
-                return; // the cluster was dropped
+        let pubsub = match subscribed {
+            Ok(Ok(pubsub)) => pubsub,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no answer to SUBSCRIBE within 1s".to_owned(),
+                };
+                store_event(&breaker, &mut in_outage, Some(error));
+                while openings.try_recv().is_ok() {}
+                if matches!(target, Target::This(_)) && stopped.has_changed().is_err() {
+                    return; // the cluster was dropped
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(400));
+                continue;
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(400));
-            continue;
         };
         delay = Duration::from_millis(25);
+        store_event(&breaker, &mut in_outage, None);
         // A late joiner: openings already recorded.
         let mut read = SCRIPT.key(&key);
         read.arg("").arg(window_ms);

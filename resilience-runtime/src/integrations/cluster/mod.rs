@@ -84,8 +84,11 @@
 //! processes opened within the last `open_for`, every process sharing the name opens
 //! (reason "opened on N instances"), within 100 ms, and a process that starts later
 //! reads the set when its breaker is built and opens too. Each process then recovers
-//! through its own trials. With Redis unreachable, breakers act locally; when it is
-//! back, the subscription is made again.
+//! through its own trials. With Redis unreachable, breakers act locally (their own
+//! openings are not published, nor counted later) and each emits `StoreUnavailable`
+//! once; a task per breaker subscribes again with a backoff from 25ms doubling to
+//! 400ms, and `StoreRecovered` is emitted once it is subscribed. The task ends when
+//! the breaker is dropped.
 //!
 //! # Running Redis for it
 //!
