@@ -528,13 +528,13 @@ impl<'a> Generator<'a> {
             (
                 quote!(start),
                 quote!(#inner.await),
-                quote!(#p::pause(#delay).await),
+                quote!(#p::pause(#delay, #error).await),
             )
         } else {
             (
                 quote!(start_blocking),
                 inner,
-                quote!(#p::pause_blocking(#delay)),
+                quote!(#p::pause_blocking(#delay, #error)),
             )
         };
         let timed = args.max_elapsed.is_some();
@@ -571,9 +571,11 @@ impl<'a> Generator<'a> {
                 match #run.#decide {
                     #p::ControlFlow::Break(#result) => break #result,
                     // A drain during the sleep: no further attempt, the error it has.
-                    #p::ControlFlow::Continue((#delay, #error)) => if !#pause {
-                        break #run.stopped(#error);
-                    },
+                    #p::ControlFlow::Continue((#delay, #error)) => {
+                        if let #p::Some(#error) = #pause {
+                            break #run.stopped(#error);
+                        }
+                    }
                 }
             }
         }

@@ -90,15 +90,30 @@ pub fn sleep(delay: Duration) -> core::pin::Pin<Box<tokio::time::Sleep>> {
     Box::pin(tokio::time::sleep(delay))
 }
 
-/// The async sleep between attempts, cut short by a drain (`false` then), boxed as
-/// [`sleep`] is.
-pub fn pause(delay: Duration) -> core::pin::Pin<Box<impl core::future::Future<Output = bool>>> {
-    Box::pin(crate::lifecycle::sleep(delay))
+/// The async sleep between attempts, boxed as [`sleep`] is, holding the error it may
+/// have to return: `Some(error)` when a drain cut it short (the retry then returns
+/// it), `None` when it ended. (Kept in the box, the error does not make the call's
+/// future larger.)
+pub fn pause<E>(
+    delay: Duration,
+    error: E,
+) -> core::pin::Pin<Box<impl core::future::Future<Output = Option<E>>>> {
+    Box::pin(async move {
+        if crate::lifecycle::sleep(delay).await {
+            None
+        } else {
+            Some(error)
+        }
+    })
 }
 
-/// The blocking sleep between attempts, cut short by a drain (`false` then).
-pub fn pause_blocking(delay: Duration) -> bool {
-    crate::lifecycle::sleep_blocking(delay)
+/// The blocking sleep between attempts: `Some(error)` when a drain cut it short.
+pub fn pause_blocking<E>(delay: Duration, error: E) -> Option<E> {
+    if crate::lifecycle::sleep_blocking(delay) {
+        None
+    } else {
+        Some(error)
+    }
 }
 
 /// The blocking sleep between attempts.
