@@ -71,14 +71,14 @@ impl<'a> Permit<'a> {
     }
 
     /// The call succeeded (it may still count as slow).
-    #[inline]
+    #[inline(always)]
     pub fn record_success(mut self) {
         let kind = std::mem::replace(&mut self.kind, Kind::Passive);
         self.shared.finish(kind, false, self.start);
     }
 
     /// The call failed.
-    #[inline]
+    #[inline(always)]
     pub fn record_failure(mut self) {
         let kind = std::mem::replace(&mut self.kind, Kind::Passive);
         self.shared.finish(kind, true, self.start);
@@ -128,7 +128,7 @@ impl<'a> Permit<'a> {
 
     /// Records `result`: `Ok` is a success, an `Err` for which `record_if` is true a
     /// failure, any other `Err` neither.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record<T, E>(self, result: &Result<T, E>, record_if: impl FnOnce(&E) -> bool) {
         match result {
             Ok(_) => self.record_success(),

@@ -26,7 +26,7 @@ use super::{CircuitState, Metrics, Transition};
 use crate::events::EventKind;
 use crate::rejection::{HumanDuration, Rejection};
 use crate::stats::{Count, Stats};
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 
 pub(crate) const CLOSED: u64 = 0;
 pub(crate) const OPEN: u64 = 1;
@@ -64,6 +64,33 @@ fn state_of(word: u64) -> CircuitState {
         FORCED_OPEN => CircuitState::ForcedOpen,
         METRICS_ONLY => CircuitState::MetricsOnly,
         _ => CircuitState::Disabled,
+    }
+}
+
+/// A setting configuration may change while the breaker runs (feature `config`): an
+/// atomic; without the feature a plain value, read as before.
+#[cfg(feature = "config")]
+type LiveFlag = crate::sync::AtomicBool;
+#[cfg(feature = "config")]
+type LiveCount = AtomicU32;
+#[cfg(not(feature = "config"))]
+type LiveFlag = Fixed<bool>;
+#[cfg(not(feature = "config"))]
+type LiveCount = Fixed<u32>;
+
+/// A value that never changes, read through the atomics' `load`.
+#[cfg(not(feature = "config"))]
+struct Fixed<T>(T);
+
+#[cfg(not(feature = "config"))]
+impl<T: Copy> Fixed<T> {
+    fn new(value: T) -> Self {
+        Fixed(value)
+    }
+
+    #[inline(always)]
+    fn load(&self, _: Ordering) -> T {
+        self.0
     }
 }
 
@@ -120,11 +147,11 @@ pub(crate) struct Shared {
     #[cfg_attr(loom, allow(dead_code))]
     keyed: bool,
     /// `consecutive_failures`, 0 when off.
-    streak_limit: AtomicU32,
+    streak_limit: LiveCount,
     /// Slow-call detection is on: admission reads the clock.
-    timed: AtomicBool,
+    timed: LiveFlag,
     /// Recording reads the clock (slow calls, or a time window).
-    clocked: AtomicBool,
+    clocked: LiveFlag,
     #[cfg(not(loom))]
     me: std::sync::Weak<Shared>,
     /// The health probe's task, while open.
@@ -184,7 +211,7 @@ impl Shared {
                 word: AtomicU64::new(CLOSED),
                 open_until: AtomicU64::new(0),
             }),
-            clocked: AtomicBool::new(timed || matches!(window, Window::Time(_))),
+            clocked: LiveFlag::new(timed || matches!(window, Window::Time(_))),
             window,
             consecutive: CachePadded(AtomicU32::new(0)),
             rejections: CachePadded(AtomicU64::new(0)),
@@ -198,8 +225,8 @@ impl Shared {
             base: Instant::now(),
             window_clock: crate::clock::Epoch::now(),
             keyed,
-            streak_limit: AtomicU32::new(config.consecutive_failures.unwrap_or(0)),
-            timed: AtomicBool::new(timed),
+            streak_limit: LiveCount::new(config.consecutive_failures.unwrap_or(0)),
+            timed: LiveFlag::new(timed),
             config: super::config::ConfigCell::new(config),
             #[cfg(not(loom))]
             me,
@@ -293,7 +320,7 @@ impl Shared {
 
     /// Records the outcome of a call admitted as `kind` that started at `start` (set
     /// when slow-call detection is on).
-    #[inline]
+    #[inline(always)] // the closed success path: a branch or two, kept inline
     pub(crate) fn finish(&self, kind: Kind, failed: bool, start: Option<crate::clock::Stamp>) {
         self.stats.add(if failed {
             Count::Failure
