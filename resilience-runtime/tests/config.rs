@@ -632,3 +632,17 @@ fn watch_refuses_a_missing_or_broken_first_file() {
     let e = config::watch("/nonexistent/resilience.toml").unwrap_err();
     assert!(e.to_string().contains("cannot read"), "{e}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_live_change_keeps_the_breakers_health_probe() {
+    let b = CircuitBreaker::builder("cfg-b-probe")
+        .open_for(Duration::from_secs(60))
+        .probe(|| async { true }, Duration::from_secs(1))
+        .register()
+        .unwrap();
+    apply("[circuit_breaker.cfg-b-probe]\nfailure_rate = 0.2");
+    assert!(format!("{b:?}").contains("failure_rate: 0.2"), "{b:?}");
+    b.transition_to_open();
+    tokio::time::sleep(ms(1_100)).await;
+    assert_eq!(b.state(), CircuitState::HalfOpen, "the probe still runs");
+}

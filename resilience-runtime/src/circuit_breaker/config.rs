@@ -634,6 +634,10 @@ impl CircuitBreakerBuilder {
         b.half_open_calls = config.half_open_calls;
         b.max_wait_in_half_open = config.max_wait_in_half_open;
         b.listeners = config.listeners.clone();
+        #[cfg(not(loom))]
+        {
+            b.probe = config.probe.clone();
+        }
         b
     }
 }

@@ -26,7 +26,7 @@ impl Core {
                 retry_after: DRAINED,
             };
         }
-        let quota = &self.quota();
+        let quota = self.quota();
         within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))
     }
 

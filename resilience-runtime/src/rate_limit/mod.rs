@@ -161,12 +161,17 @@ impl Core {
     }
 
     /// The quota in force.
+    #[cfg(feature = "config")]
     #[inline(always)]
     pub(crate) fn quota(&self) -> gcra::Quota {
-        #[cfg(feature = "config")]
-        return self.live.quota();
-        #[cfg(not(feature = "config"))]
-        self.settings.quota
+        self.live.quota()
+    }
+
+    /// The quota in force.
+    #[cfg(not(feature = "config"))]
+    #[inline(always)]
+    pub(crate) fn quota(&self) -> &gcra::Quota {
+        &self.settings.quota
     }
 
     /// The burst in force.
