@@ -379,6 +379,30 @@ pub(crate) fn float(
         Expr::Lit(syn::ExprLit {
             lit: Lit::Int(i), ..
         }) => (i.base10_parse::<f64>().ok(), i.span()),
+        // A negative literal is checked as one: `-1.0` is out of range, not code.
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(minus),
+            expr: inner,
+            ..
+        }) if matches!(
+            &**inner,
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Float(_) | Lit::Int(_),
+                ..
+            })
+        ) =>
+        {
+            let value = match &**inner {
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Float(f), ..
+                }) => f.base10_parse::<f64>().ok(),
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => i.base10_parse::<f64>().ok(),
+                _ => None,
+            };
+            (value.map(|v| -v), minus.span)
+        }
         Expr::Lit(other) => {
             let example = if high.is_finite() {
                 high / 2.0

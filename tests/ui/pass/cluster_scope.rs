@@ -13,7 +13,7 @@ async fn fleet_wide() -> Result<(), Rejection> {
     Ok(())
 }
 
-#[rate_limit(rate = "5/s", scope = "cluster", batch = 20, on_store_error = "deny", key = user)]
+#[rate_limit(rate = "5/s", scope = "cluster", batch = 20, on_store_error = "deny", key = user.to_owned())]
 async fn per_user(user: &str) -> Result<(), Rejection> {
     let _ = user;
     Ok(())
