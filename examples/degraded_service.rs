@@ -6,27 +6,30 @@
 //! and asks it for a price every 200ms for 6 seconds through
 //!
 //! ```text
-//! #[fallback(Self::last_known_price)]  // serve the last price seen when all else failed
-//! #[retry(max_attempts = 3, ...)]      // each attempt goes through everything below
+//! #[cache(key = sku, stale_if_error = "1m")] // the last price seen, when all else failed
+//! #[retry(max_attempts = 3, ...)]            // each attempt goes through everything below
 //! #[circuit_breaker(name = "prices", probe = backend_healthy)] // opens when half fail;
-//!                                      // a health probe brings it back early
-//! #[timeout(after = "250ms", ...)]    // per attempt
+//!                                            // a health probe brings it back early
+//! #[timeout(after = "250ms", ...)]          // per attempt, the hedge's race included
+//! #[hedge(delay = "100ms")]                  // a second request when the first is slow or fails
 //! ```
 //!
-//! It prints a timeline: each call, its failed attempts, the breaker's state changes,
-//! and whether the answer was live or the last known price. While the breaker is open,
-//! a health probe asks the backend every 300ms whether it answers in time; its first
-//! `true` turns the breaker half-open long before the 10s open period ends. At the end
-//! the service stops as a service would: `lifecycle::drain` refuses new calls, waits for
-//! the one still running, and reports what it waited for. The backend's random
+//! It prints a timeline: each call, its failed attempts, the hedged requests, the
+//! breaker's state changes, and whether the answer was live or the last known price
+//! (the cache's stale answer: no hand-written fallback keeps it). While the breaker is
+//! open, a health probe asks the backend every 300ms whether it answers in time; its
+//! first `true` turns the breaker half-open long before the 10s open period ends. At
+//! the end the service stops as a service would: `lifecycle::drain` refuses new calls,
+//! waits for the one still running, and reports what it waited for. The backend's random
 //! choices come from a fixed seed; the breaker's open period is real time, so a loaded
 //! machine may shift a line or two.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use resilience_runtime::{Rejection, circuit_breaker, fallback, registry, retry, timeout};
+use resilience_runtime::events::{self, EventKind};
+use resilience_runtime::{Rejection, cache, circuit_breaker, hedge, registry, retry, timeout};
 use resilience_tests::{Backend, HttpError, Phase, Script};
 
 /// What can go wrong when asking for a price.
@@ -57,32 +60,24 @@ impl PriceError {
     }
 }
 
-/// Where a price came from.
-#[derive(Debug)]
-enum Source {
-    /// Fresh from the backend.
-    Live,
-    /// The last price seen, served by the fallback.
-    LastKnown { age: Duration, because: String },
-}
-
-/// A price, in cents, and where it came from.
-#[derive(Debug)]
+/// A price, in cents. `Clone`: the cache keeps the last one per SKU.
+#[derive(Debug, Clone)]
 struct Price {
     cents: u64,
-    source: Source,
 }
 
-/// The price service: a backend URL and the last price seen for each SKU.
+/// The price service: a backend URL.
 struct PriceService {
     base_url: String,
-    last_known: Mutex<HashMap<String, (u64, Instant)>>,
 }
+
+/// Answers the cache served stale (counted by the event listener in `main`).
+static STALE: AtomicU64 = AtomicU64::new(0);
 
 impl PriceService {
     /// The price of `sku`: live when the backend answers in time, else the last known
-    /// one.
-    #[fallback(Self::last_known_price)]
+    /// one (the cache's entry, up to a minute old).
+    #[cache(key = sku.to_owned(), stale_if_error = "1m", name = "prices")]
     #[retry(
         max_attempts = 3,
         backoff = fixed("50ms"),
@@ -102,6 +97,7 @@ impl PriceService {
         probe_timeout = "250ms"
     )]
     #[timeout(after = "250ms", name = "PriceService::price")]
+    #[hedge(delay = "100ms", max_hedges = 1, name = "prices")]
     async fn price(&self, sku: &str) -> Result<Price, PriceError> {
         let url = format!("{}/price/{sku}", self.base_url);
         let (status, body) = resilience_tests::get(&url).await?;
@@ -109,37 +105,7 @@ impl PriceService {
             return Err(PriceError::Status(status));
         }
         let cents = parse_price(&body).ok_or(PriceError::BadPrice(body))?;
-        self.remember(sku, cents);
-        Ok(Price {
-            cents,
-            source: Source::Live,
-        })
-    }
-
-    /// The fallback: the same arguments, then the error. Serves the last price seen for
-    /// `sku`; with none, the error stands.
-    async fn last_known_price(&self, sku: &str, err: PriceError) -> Result<Price, PriceError> {
-        let last = self.lock().get(sku).copied();
-        match last {
-            Some((cents, seen)) => Ok(Price {
-                cents,
-                source: Source::LastKnown {
-                    age: seen.elapsed(),
-                    because: err.to_string(),
-                },
-            }),
-            None => Err(err),
-        }
-    }
-
-    fn remember(&self, sku: &str, cents: u64) {
-        self.lock().insert(sku.to_owned(), (cents, Instant::now()));
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant)>> {
-        self.last_known
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        Ok(Price { cents })
     }
 }
 
@@ -228,19 +194,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let service = PriceService {
         base_url: backend.url(""),
-        last_known: Mutex::new(HashMap::new()),
     };
     let _ = BASE_URL.set(backend.url(""));
-    // The health probe's answers, on the timeline.
-    let _events = resilience_runtime::events::subscribe(|event| {
-        if let resilience_runtime::events::EventKind::Probe { healthy } = event.kind {
-            let answer = if healthy {
+    // The cache's stale answers and the hedge's second requests, on the timeline.
+    let _events = events::subscribe(|event| match &event.kind {
+        EventKind::StaleServed { age } => {
+            STALE.fetch_add(1, Ordering::Relaxed);
+            println!(
+                "          cache: every attempt failed; serving the last known price ({:.1}s old)",
+                age.as_secs_f64()
+            );
+        }
+        EventKind::Probe { healthy } => {
+            let answer = if *healthy {
                 "healthy: a trial call goes through now"
             } else {
                 "unhealthy"
             };
             println!("[{}] probe: backend {answer}", clock());
         }
+        EventKind::Hedged { copy } => {
+            println!("          hedge: second request (copy {copy}): the first is slow or failed");
+        }
+        _ => {}
     });
     let skus = ["apple", "pear", "plum"];
     println!(
@@ -267,26 +243,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let sku = skus[call % skus.len()];
         watch_breaker();
         println!("[{}] #{call} price({sku:?})", clock());
+        let stale_before = STALE.load(Ordering::Relaxed);
         let result = service.price(sku).await;
         watch_breaker();
+        let was_stale = STALE.load(Ordering::Relaxed) != stale_before;
         match result {
-            Ok(Price {
-                cents,
-                source: Source::Live,
-            }) => {
+            Ok(Price { cents }) if !was_stale => {
                 live += 1;
                 println!("          => {} live", dollars(cents));
             }
-            Ok(Price {
-                cents,
-                source: Source::LastKnown { age, because },
-            }) => {
+            Ok(Price { cents }) => {
                 stale += 1;
-                println!(
-                    "          => {} last known ({:.1}s old), because {because}",
-                    dollars(cents),
-                    age.as_secs_f64()
-                );
+                println!("          => {} last known", dollars(cents));
             }
             Err(err) => {
                 failed += 1;
@@ -308,7 +276,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         report.abandoned,
         report.took,
         match last {
-            Ok(Price { cents, .. }) => dollars(cents),
+            Ok(Price { cents }) => dollars(cents),
             Err(err) => err.to_string(),
         }
     );

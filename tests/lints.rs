@@ -616,3 +616,104 @@ async fn one_line_bodies_run() {
     assert_eq!(svc.get_plain(), Ok(7));
     assert_eq!(BoxedApi::fetch(&svc).await, Ok(7));
 }
+
+/// `#[cache]`, `#[coalesce]` and `#[hedge]` (issue 12): alone, with every argument, on
+/// plain functions where allowed, methods with each receiver, and in stacks.
+mod redundancy {
+    use super::{Error, Service, until};
+    use resilience_runtime::{cache, circuit_breaker, coalesce, fallback, hedge, retry, timeout};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+
+    #[cache]
+    async fn cache_defaults(c: &AtomicU32) -> Result<u32, Error> {
+        until(c, 1)
+    }
+
+    #[cache(key = id, ttl = "30s", stale_if_error = "10m", max_keys = 100, name = "lints::cache")]
+    fn cache_plain(id: u32, owned: String) -> Result<usize, Error> {
+        Ok(owned.len() + id as usize)
+    }
+
+    #[cache(key = tenant.to_owned(), ttl = "1s")]
+    async fn cache_keyed(tenant: &str) -> Result<String, Error> {
+        Ok(tenant.to_owned())
+    }
+
+    #[coalesce]
+    async fn coalesce_defaults(c: &AtomicU32) -> Result<u32, Error> {
+        until(c, 1)
+    }
+
+    #[coalesce(key = id, name = "lints::coalesce")]
+    async fn coalesce_keyed(id: u32, owned: Vec<u8>) -> Result<usize, Error> {
+        Ok(owned.len() + id as usize)
+    }
+
+    #[hedge(delay = "10ms")]
+    async fn hedge_defaults(c: &AtomicU32) -> Result<u32, Error> {
+        until(c, 1)
+    }
+
+    #[hedge(delay = percentile(95), max_hedges = 2, name = "lints::hedge")]
+    async fn hedge_percentile(owned: String, (a, b): (u32, u32)) -> Result<usize, Error> {
+        Ok(owned.len() + (a + b) as usize)
+    }
+
+    #[hedge(delay = "0s", max_hedges = 1)]
+    async fn hedge_mut(mut owned: Vec<u8>) -> Result<usize, Error> {
+        owned.push(1);
+        Ok(owned.len())
+    }
+
+    /// Every new attribute in one stack, in an order that means what it says.
+    #[fallback(value = 0)]
+    #[cache(key = id, stale_if_error = "1m")]
+    #[retry(max_attempts = 2, backoff = none)]
+    #[coalesce(key = id)]
+    #[timeout("1s")]
+    #[hedge(delay = "5ms")]
+    #[circuit_breaker(consecutive_failures = 5)]
+    async fn redundancy_stack(id: u32, owned: String, c: &AtomicU32) -> Result<u32, Error> {
+        until(c, 2)?;
+        Ok(id + u32::try_from(owned.len()).unwrap_or(0))
+    }
+
+    impl Service {
+        #[cache(ttl = "1s")]
+        async fn cached_ref(&self) -> Result<u32, Error> {
+            until(&self.calls, 1)
+        }
+
+        #[hedge(delay = "5ms")]
+        async fn hedged_arc(self: Arc<Self>, key: String) -> Result<String, Error> {
+            until(&self.calls, 1).map(|n| format!("{key}{n}"))
+        }
+
+        #[coalesce]
+        async fn coalesced_mut(&mut self, add: u32) -> Result<u32, Error> {
+            self.total += add;
+            Ok(self.total)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn redundancy_shapes_run() {
+        let c = || AtomicU32::new(0);
+        assert_eq!(cache_defaults(&c()).await, Ok(1));
+        assert_eq!(cache_plain(1, "ab".into()), Ok(3));
+        assert_eq!(cache_keyed("t").await, Ok("t".to_owned()));
+        assert_eq!(coalesce_defaults(&c()).await, Ok(1));
+        assert_eq!(coalesce_keyed(1, vec![1]).await, Ok(2));
+        assert_eq!(hedge_defaults(&c()).await, Ok(1));
+        assert_eq!(hedge_percentile("abc".into(), (1, 2)).await, Ok(6));
+        assert_eq!(hedge_mut(vec![]).await, Ok(1));
+        assert_eq!(redundancy_stack(1, "ab".into(), &c()).await, Ok(3));
+        assert_eq!(Service::default().cached_ref().await, Ok(1));
+        assert_eq!(
+            Arc::new(Service::default()).hedged_arc("k".into()).await,
+            Ok("k1".to_owned())
+        );
+        assert_eq!(Service::default().coalesced_mut(2).await, Ok(2));
+    }
+}

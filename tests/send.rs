@@ -454,3 +454,57 @@ async fn circuit_breaker_futures_are_send() {
     let result = spawned(async move { s.guarded("k".into()).await }).await;
     assert_eq!(result, Ok("k1".into()));
 }
+
+/// `#[cache]`, `#[coalesce]` and `#[hedge]` (issue 12), spawned.
+mod redundancy {
+    use super::{Error, counter, spawned, until, yield_now};
+    use resilience_runtime::{cache, circuit_breaker, coalesce, hedge, retry, timeout};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU32;
+
+    #[cache(key = label.clone(), ttl = "1s", stale_if_error = "1m")]
+    async fn cached(label: String, c: Arc<AtomicU32>) -> Result<String, Error> {
+        yield_now().await;
+        until(&c, 1).map(|n| format!("{label}{n}"))
+    }
+
+    #[coalesce(key = label.clone())]
+    async fn coalesced(label: String, c: Arc<AtomicU32>) -> Result<String, Error> {
+        yield_now().await;
+        until(&c, 1).map(|n| format!("{label}{n}"))
+    }
+
+    #[hedge(delay = "1ms", max_hedges = 2)]
+    async fn hedged(label: String, c: Arc<AtomicU32>) -> Result<String, Error> {
+        yield_now().await;
+        until(&c, 1).map(|n| format!("{label}{n}"))
+    }
+
+    #[cache(key = id)]
+    #[retry(max_attempts = 2, backoff = none)]
+    #[coalesce(key = id)]
+    #[timeout("1s")]
+    #[hedge(delay = "0s")]
+    #[circuit_breaker(consecutive_failures = 10)]
+    async fn stack(id: u32, c: Arc<AtomicU32>) -> Result<u32, Error> {
+        yield_now().await;
+        until(&c, 1).map(|n| n + id)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redundancy_futures_are_send() {
+        assert_eq!(
+            spawned(cached("a".into(), counter())).await,
+            Ok("a1".into())
+        );
+        assert_eq!(
+            spawned(coalesced("b".into(), counter())).await,
+            Ok("b1".into())
+        );
+        assert_eq!(
+            spawned(hedged("c".into(), counter())).await,
+            Ok("c1".into())
+        );
+        assert_eq!(spawned(stack(1, counter())).await, Ok(2));
+    }
+}

@@ -145,6 +145,18 @@ pub mod ours {
         Ok(black_box(i))
     }
 
+    /// `#[hedge(delay = "1s")]`, the first copy answering before the delay.
+    #[resilience_runtime::hedge(delay = "1s")]
+    pub async fn hedge(i: u64) -> Out {
+        Ok(black_box(i))
+    }
+
+    /// `#[cache(key = i % 64, ttl = "1h")]`: a fresh hit (after the first call per key).
+    #[resilience_runtime::cache(key = i % KEYS, ttl = "1h")]
+    pub async fn cache_hit(i: u64) -> Out {
+        Ok(black_box(i % KEYS))
+    }
+
     /// The running-call count `lifecycle::drain` waits on, alone: what every
     /// annotated body is wrapped in, around the bare body.
     pub async fn tracked(i: u64) -> Out {
@@ -757,6 +769,23 @@ pub static CASES: &[Case] = &[
         Ours,
         batch!(|i| ours::fallback(i)),
     ),
+    case(
+        "hedge",
+        "hedge_ours",
+        "#[hedge(delay = \"1s\")], answered before the delay",
+        Ours,
+        batch!(|i| ours::hedge(i)),
+    )
+    .vs("timeout_tokio")
+    .shared(),
+    case(
+        "cache",
+        "cache_hit_ours",
+        "#[cache(ttl = \"1h\")], fresh hit (u64 key)",
+        Ours,
+        batch!(|i| ours::cache_hit(i)),
+    )
+    .shared(),
     case(
         "lifecycle",
         "tracked_ours",

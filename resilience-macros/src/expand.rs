@@ -30,8 +30,9 @@ use crate::args::{Args, Errors};
 use crate::func::{self, Function, Receiver};
 use crate::kind::Kind;
 use crate::policy::{
-    self, BackoffArg, BreakerArgs, BulkheadArgs, ConcurrencyArg, FallbackArgs, FallbackForm,
-    Jitter, Layer, Policy, RateLimitArgs, RetryArgs, TimeoutArgs, WindowArg,
+    self, BackoffArg, BreakerArgs, BulkheadArgs, CacheArgs, CoalesceArgs, ConcurrencyArg,
+    FallbackArgs, FallbackForm, HedgeArgs, HedgeDelayArg, Jitter, Layer, Policy, RateLimitArgs,
+    RetryArgs, TimeoutArgs, WindowArg,
 };
 use crate::valid;
 
@@ -274,7 +275,13 @@ impl<'a> Generator<'a> {
             return self.body(reused);
         };
         let reused_below = reused || reuses_arguments(layer);
-        let inner = self.layer(index + 1, reused_below);
+        // A hedge's copies each own theirs: made in its closure, moved into the layers
+        // below.
+        let inner = if layer.kind == Kind::Hedge {
+            self.layer(index + 1, false)
+        } else {
+            self.layer(index + 1, reused_below)
+        };
         let mv = (!reused).then(|| quote!(move));
         let wrap = |stmts: TokenStream| match form {
             Form::Future => quote!(async #mv { #stmts }),
@@ -288,6 +295,9 @@ impl<'a> Generator<'a> {
             Policy::CircuitBreaker(args) => self.breaker(index, args, inner, reused_below),
             Policy::Bulkhead(args) => self.bulkhead(index, args, inner, reused_below),
             Policy::RateLimit(args) => self.rate_limit(index, args, inner, reused_below),
+            Policy::Cache(args) => self.cache(index, args, inner, reused_below),
+            Policy::Coalesce(args) => self.coalesce(index, args, inner),
+            Policy::Hedge(args) => self.hedge(index, args, inner),
         }
     }
 
@@ -815,6 +825,104 @@ impl<'a> Generator<'a> {
         self.stateful(stateful, inner, reused)
     }
 
+    /// `#[cache]`: the cache, built once, then called with the key (`()` without one)
+    /// and the layers below. The `Ok` type's bound is checked at the return type.
+    fn cache(
+        &mut self,
+        index: usize,
+        args: &CacheArgs,
+        inner: TokenStream,
+        reused: bool,
+    ) -> TokenStream {
+        let krate = &self.krate;
+        let p = &self.p;
+        let name = self.name_or_default(&args.name);
+        let mut builder = quote!(#p::Cache::builder(#name));
+        if let Some(d) = &args.ttl {
+            let d = d.tokens(krate);
+            builder.extend(quote!(.ttl(#d)));
+        }
+        if let Some(d) = &args.stale_if_error {
+            let d = d.tokens(krate);
+            builder.extend(quote!(.stale_if_error(#d)));
+        }
+        if let Some(n) = &args.max_keys {
+            builder.extend(quote!(.max_keys(#n)));
+        }
+        let state = self.state(
+            index,
+            "CACHE",
+            quote!(Cache),
+            quote!(#builder.register_clamped()),
+        );
+        let key = args
+            .key
+            .as_ref()
+            .map_or_else(|| quote!(()), ToTokens::to_token_stream);
+        let inner = self.deferred(inner, reused);
+        let output = &self.function.output;
+        let call = if self.function.is_async {
+            "cache_call"
+        } else {
+            "cache_call_blocking"
+        };
+        // At the return type: an `Ok` type that is not `Clone` is reported there.
+        let span = output.span();
+        let p = self.p.respanned(span);
+        let call = Ident::new(call, span);
+        quote_spanned!(span=> #p::#call(#state, #key, #inner))
+    }
+
+    /// `#[hedge]`: async only (checked in `valid`). Each copy is made by a closure that
+    /// takes its own copy of every owned argument, as each attempt of a retry does.
+    fn hedge(&mut self, index: usize, args: &HedgeArgs, inner: TokenStream) -> TokenStream {
+        let krate = &self.krate;
+        let p = &self.p;
+        let name = self.name_or_default(&args.name);
+        let mut builder = quote!(#p::Hedge::builder(#name));
+        match &args.delay {
+            Some(HedgeDelayArg::Fixed(d)) => {
+                let d = d.tokens(krate);
+                builder.extend(quote!(.delay(#d)));
+            }
+            Some(HedgeDelayArg::Percentile(n)) => builder.extend(quote!(.percentile(#n))),
+            None => {}
+        }
+        if let Some(n) = &args.max_hedges {
+            builder.extend(quote!(.max_hedges(#n)));
+        }
+        let state = self.state(
+            index,
+            "HEDGE",
+            quote!(Hedge),
+            quote!(#builder.register_clamped()),
+        );
+        let copies = self.attempt_copies();
+        let p = &self.p;
+        quote!(#p::hedge_call(#state, || { #copies #inner }))
+    }
+
+    /// `#[coalesce]`: async only (checked in `valid`).
+    fn coalesce(&mut self, index: usize, args: &CoalesceArgs, inner: TokenStream) -> TokenStream {
+        let p = &self.p;
+        let name = self.name_or_default(&args.name);
+        let state = self.state(
+            index,
+            "COALESCE",
+            quote!(Coalesce),
+            quote!(#p::Coalesce::builder(#name).register_clamped()),
+        );
+        let key = args
+            .key
+            .as_ref()
+            .map_or_else(|| quote!(()), ToTokens::to_token_stream);
+        let p = &self.p;
+        let output = &self.function.output;
+        let span = output.span();
+        let p = p.respanned(span);
+        quote_spanned!(span=> #p::coalesce_call(#state, #key, #inner))
+    }
+
     /// A policy with state of its own (breaker, bulkhead, rate limiter): built once
     /// from its builder and kept for the function (keyed: `.keyed()`, one per key),
     /// then called with the layers below.
@@ -850,6 +958,22 @@ impl<'a> Generator<'a> {
 /// at several times the cost through the compiler's bridge.
 #[derive(Clone)]
 struct Trees(Vec<proc_macro2::TokenTree>);
+
+impl Trees {
+    /// The same tokens, at `span` (where an error about the call they start is shown).
+    fn respanned(&self, span: Span) -> Trees {
+        Trees(
+            self.0
+                .iter()
+                .cloned()
+                .map(|mut t| {
+                    t.set_span(span);
+                    t
+                })
+                .collect(),
+        )
+    }
+}
 
 impl ToTokens for Trees {
     fn to_tokens(&self, tokens: &mut TokenStream) {
@@ -890,7 +1014,7 @@ struct Stateful<'a> {
 /// second function.
 fn reuses_arguments(layer: &Layer) -> bool {
     match &layer.policy {
-        Policy::Retry(_) => true,
+        Policy::Retry(_) | Policy::Hedge(_) => true,
         Policy::Fallback(f) => matches!(f.form, FallbackForm::Path(_)),
         _ => false,
     }
@@ -945,7 +1069,7 @@ mod tests {
     /// panic: it answers with code or with `compile_error!`.
     #[test]
     fn never_panics_on_random_input() {
-        const ARGS: [&str; 31] = [
+        const ARGS: [&str; 37] = [
             "max_attempts",
             "=",
             "0",
@@ -977,6 +1101,12 @@ mod tests {
             "\"1/h\"",
             "\"18446744073709551616ns\"",
             "\"94522879700260684295381835.9h\"",
+            "ttl",
+            "stale_if_error",
+            "delay",
+            "percentile",
+            "max_hedges",
+            "11",
         ];
         const ITEMS: [&str; 8] = [
             "async fn f(&self, a: String) -> Result<u32, E> { Ok(1) }",
@@ -988,13 +1118,16 @@ mod tests {
             "fn f<T: Clone>(t: T, x: impl Fn()) -> Result<T, E> where T: Send { Ok(t) }",
             "fn f() -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send>> { Box::pin(async move { Ok(1) }) }",
         ];
-        const KINDS: [Kind; 6] = [
+        const KINDS: [Kind; 9] = [
             Kind::Retry,
             Kind::Timeout,
             Kind::CircuitBreaker,
             Kind::Fallback,
             Kind::Bulkhead,
             Kind::RateLimit,
+            Kind::Cache,
+            Kind::Coalesce,
+            Kind::Hedge,
         ];
         let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
         let mut next = |n: usize| {

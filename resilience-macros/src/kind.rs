@@ -1,4 +1,4 @@
-//! The six attributes, and recognising them among a function's other attributes.
+//! The attributes, and recognising them among a function's other attributes.
 
 use syn::Path;
 
@@ -11,26 +11,35 @@ pub(crate) enum Kind {
     Fallback,
     Bulkhead,
     RateLimit,
+    Cache,
+    Coalesce,
+    Hedge,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 9] = [
         Kind::Retry,
         Kind::Timeout,
         Kind::CircuitBreaker,
         Kind::Fallback,
         Kind::Bulkhead,
         Kind::RateLimit,
+        Kind::Cache,
+        Kind::Coalesce,
+        Kind::Hedge,
     ];
 
     /// Every attribute's name, as written, in the order of [`Kind`]'s variants.
-    pub(crate) const NAMES: [&'static str; 6] = [
+    pub(crate) const NAMES: [&'static str; 9] = [
         "retry",
         "timeout",
         "circuit_breaker",
         "fallback",
         "bulkhead",
         "rate_limit",
+        "cache",
+        "coalesce",
+        "hedge",
     ];
 
     pub(crate) fn name(self) -> &'static str {

@@ -97,3 +97,42 @@ pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::RateLimit, args.into(), item.into()).into()
 }
+
+/// Keeps each `Ok` per key: served while fresh, and again (stale) when the call fails.
+///
+/// `#[cache(key = expr, ttl = "30s", stale_if_error = "10m", max_keys = 10_000,
+/// name = "...")]`, on `async fn` and plain `fn`; every argument optional (`ttl` and
+/// `stale_if_error` default to `"0s"`: a pure last known good answer; no `key`: one
+/// entry). Calls for a key whose body is running wait for it and share its `Ok`. The
+/// `Ok` type must be `Clone + Send + Sync + 'static`. See the `resilience_runtime::cache`
+/// module.
+#[proc_macro_attribute]
+pub fn cache(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Cache, args.into(), item.into()).into()
+}
+
+/// Concurrent calls with equal keys share one running body.
+///
+/// `#[coalesce(key = expr, name = "...")]`, on `async fn` only (no `key`: every
+/// concurrent call of the function shares one body). Each waiting call receives a
+/// clone of the outcome, so `T` and `E` must be `Clone + Send + Sync + 'static`; if the
+/// call running the body is cancelled, a waiting one runs it instead. See the
+/// `resilience_runtime::coalesce` module.
+#[proc_macro_attribute]
+pub fn coalesce(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Coalesce, args.into(), item.into()).into()
+}
+
+/// Starts a copy of a slow call, and returns the first `Ok`.
+///
+/// `#[hedge(delay = "50ms", max_hedges = 1, name = "...")]` on `async fn` only: if the
+/// call has not answered `delay` after its last copy started, one more starts, up to
+/// `max_hedges` (1 to 10) after the first; an error starts the next at once. The first
+/// `Ok` wins and the other copies are dropped; when all fail, the last error is
+/// returned. `delay = "0s"` starts every copy at once; `delay = percentile(95)` waits
+/// the 95th percentile of recent successful latencies (nothing is hedged before 100).
+/// Owned arguments are cloned for each copy. See the `resilience_runtime::hedge` module.
+#[proc_macro_attribute]
+pub fn hedge(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Hedge, args.into(), item.into()).into()
+}

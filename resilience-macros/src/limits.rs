@@ -30,6 +30,9 @@ pub(crate) const MAX_WAITING: u64 = 2_147_483_647;
 /// target).
 pub(crate) const MAX_COUNT: u64 = 4_294_967_295;
 
+/// `max_hedges`: `resilience_runtime::hedge::MAX_HEDGES`.
+pub(crate) const MAX_HEDGES: u64 = 10;
+
 /// The longest duration, in nanoseconds: the policies keep time in 64-bit nanoseconds
 /// (a breaker's open time and window, a rate limiter's slots and waits), and would cut
 /// a longer one to this (about 584 years) without a word.

@@ -30,6 +30,9 @@ pub(crate) enum Policy {
     Fallback(FallbackArgs),
     Bulkhead(BulkheadArgs),
     RateLimit(RateLimitArgs),
+    Cache(CacheArgs),
+    Coalesce(CoalesceArgs),
+    Hedge(HedgeArgs),
 }
 
 pub(crate) struct RetryArgs {
@@ -166,6 +169,30 @@ pub(crate) struct RateLimitArgs {
     pub(crate) cluster_scope: Option<proc_macro2::Span>,
 }
 
+pub(crate) struct CacheArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) key: Option<Expr>,
+    pub(crate) max_keys: Option<TokenStream>,
+    pub(crate) ttl: Option<DurationArg>,
+    pub(crate) stale_if_error: Option<DurationArg>,
+}
+
+pub(crate) struct CoalesceArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) key: Option<Expr>,
+}
+
+pub(crate) struct HedgeArgs {
+    pub(crate) name: Option<TokenStream>,
+    pub(crate) delay: Option<HedgeDelayArg>,
+    pub(crate) max_hedges: Option<TokenStream>,
+}
+
+pub(crate) enum HedgeDelayArg {
+    Fixed(DurationArg),
+    Percentile(TokenStream),
+}
+
 /// Arguments every attribute takes besides its own.
 const COMMON: [&str; 2] = ["crate", "order"];
 
@@ -274,6 +301,21 @@ pub(crate) fn parse_layer(
                 "on_store_error",
                 "store_timeout",
             ],
+        ),
+        Kind::Cache => (
+            Policy::Cache(cache(&mut args, &mut local)),
+            &["key", "ttl", "stale_if_error", "max_keys", "name"],
+        ),
+        Kind::Coalesce => (
+            Policy::Coalesce(CoalesceArgs {
+                key: args.take("key").map(|(_, v)| v),
+                name: take_name(&mut args, &mut local),
+            }),
+            &["key", "name"],
+        ),
+        Kind::Hedge => (
+            Policy::Hedge(hedge(&mut args, &mut local)),
+            &["delay", "max_hedges", "name"],
         ),
     };
     let valid: Vec<&str> = valid.iter().chain(COMMON.iter()).copied().collect();
@@ -972,5 +1014,62 @@ fn check_burst(burst: &Expr, rate: Option<&RateArg>, errors: &mut Errors) {
                 crate::limits::max_duration_text()
             ),
         );
+    }
+}
+
+fn cache(args: &mut Args, errors: &mut Errors) -> CacheArgs {
+    let (key, max_keys) = key_and_max_keys(args, errors);
+    CacheArgs {
+        name: take_name(args, errors),
+        key,
+        max_keys,
+        ttl: take_duration(args, "ttl", errors),
+        stale_if_error: take_duration(args, "stale_if_error", errors),
+    }
+}
+
+fn hedge(args: &mut Args, errors: &mut Errors) -> HedgeArgs {
+    const HELP: &str = "`delay` is a duration (`delay = \"50ms\"`; `\"0s\"` starts every copy at once) or `percentile(P)` with P from 1 to 99 (`delay = percentile(95)`)";
+    let delay = match args.take("delay") {
+        Some((_, Expr::Call(call)))
+            if expr_ident(&call.func).is_some_and(|i| i == "percentile") =>
+        {
+            let mut inner = Args::from_call("`percentile(...)`".to_owned(), &call);
+            let p = match inner.take_positional() {
+                Some(p) => lit::integer_in(&p, "percentile", (1, 99), "", errors),
+                None => {
+                    errors.at(call.span(), HELP);
+                    None
+                }
+            };
+            errors.extend(inner.finish(&[]));
+            p.map(HedgeDelayArg::Percentile)
+        }
+        Some((_, v @ Expr::Call(_))) => {
+            errors.spanned(&v, HELP);
+            None
+        }
+        Some((_, v)) => lit::duration(&v, errors).map(HedgeDelayArg::Fixed),
+        None => {
+            errors.at(
+                args.span(),
+                "`#[hedge]` needs `delay = \"50ms\"` (when the next copy starts) or `delay = percentile(95)`: it has no default",
+            );
+            None
+        }
+    };
+    let max_hedges = args.take("max_hedges").and_then(|(_, v)| {
+        lit::integer_in(
+            &v,
+            "max_hedges",
+            (1, crate::limits::MAX_HEDGES),
+            " (`hedge::MAX_HEDGES`: the copies started after the first)",
+            errors,
+        )
+    });
+    HedgeArgs {
+        name: take_name(args, errors),
+        delay,
+        max_hedges,
     }
 }

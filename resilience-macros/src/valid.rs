@@ -19,6 +19,18 @@ pub(crate) fn check(layers: &[Layer], function: &Function, errors: &mut Errors) 
                     "`#[timeout]` needs an `async fn`: a plain function cannot be interrupted\n  help: make the function `async`, or bound the blocking work inside it",
                 );
             }
+            if layer.kind == Kind::Hedge {
+                errors.at(
+                    layer.span,
+                    "`#[hedge]` needs an `async fn`: its copies run side by side and the losers are dropped, which a plain function cannot do\n  help: make the function `async`",
+                );
+            }
+            if layer.kind == Kind::Coalesce {
+                errors.at(
+                    layer.span,
+                    "`#[coalesce]` needs an `async fn`: waiting callers share a running future, and a plain function has none to share\n  help: make the function `async`, or use `#[cache(key = ...)]`, which also runs one body per key at a time for plain functions",
+                );
+            }
             if let crate::policy::Policy::CircuitBreaker(args) = &layer.policy {
                 if let Some(probe) = &args.probe {
                     errors.spanned(
@@ -48,7 +60,7 @@ struct Risk {
     message: &'static str,
 }
 
-const RISKS: [Risk; 4] = [
+const RISKS: [Risk; 5] = [
     Risk {
         upper: Kind::Retry,
         lower: Kind::Fallback,
@@ -72,6 +84,14 @@ const RISKS: [Risk; 4] = [
         lower: Kind::Retry,
         blame_upper: true,
         message: "#[rate_limit] above #[retry]: only the first attempt is counted, so retries bypass the limit. Write #[rate_limit] below #[retry] so that every attempt is paced, or add `order = \"intended\"` to either attribute if this is what you mean.",
+    },
+    // `#[coalesce]` below `#[retry]` is no mistake: each attempt joins the attempts of
+    // other calls, and a shared error is retried by each of them. No warning.
+    Risk {
+        upper: Kind::Retry,
+        lower: Kind::Cache,
+        blame_upper: false,
+        message: "#[cache] below #[retry]: a failed attempt is answered with the stale entry, which is an `Ok`, so the retry stops at the first failure and never retries. Write #[cache] above #[retry] (a stale answer only once every attempt failed), or add `order = \"intended\"` to either attribute if this is what you mean.",
     },
 ];
 

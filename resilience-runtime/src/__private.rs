@@ -21,7 +21,7 @@ pub use crate::timeout::{Timeout, TimeoutCall};
 /// of an owned argument.
 #[diagnostic::on_unimplemented(
     message = "argument of type `{Self}` is used again, so it must be `Clone`",
-    label = "this owned argument is used again: by each attempt of `#[retry]`, or by the `#[fallback]` function",
+    label = "this owned argument is used again: by each attempt of `#[retry]`, each copy of `#[hedge]`, or by the `#[fallback]` function",
     note = "take the argument by reference (`&{Self}`) instead, or implement `Clone` for it"
 )]
 pub trait CloneArg: Sized {
@@ -300,4 +300,94 @@ impl<F: core::future::Future> FallbackFuture for F {}
 #[inline(always)]
 pub fn fallback_future<F: FallbackFuture>(future: F) -> F {
     future
+}
+
+pub use crate::cache::Cache;
+pub use crate::coalesce::Coalesce;
+
+/// What `#[cache]` keeps and hands to waiting calls: the function's `Ok` type.
+#[diagnostic::on_unimplemented(
+    message = "`#[cache]` keeps and clones the `Ok` value, so `{Self}` must be `Clone + Send + Sync + 'static`",
+    label = "`{Self}` is returned as `Ok` here, and is not `Clone + Send + Sync + 'static`",
+    note = "derive or implement `Clone` for `{Self}`, or return an `Arc` of it (`Arc<{Self}>` is `Clone`)"
+)]
+pub trait CacheValue: Clone + Send + Sync + 'static {}
+
+impl<T: Clone + Send + Sync + 'static> CacheValue for T {}
+
+/// `#[cache]`'s call of an async function.
+#[inline(always)]
+pub fn cache_call<K, T, E, F>(
+    cache: &'static Cache,
+    key: K,
+    body: F,
+) -> impl core::future::Future<Output = Result<T, E>>
+where
+    K: crate::PolicyKey,
+    T: CacheValue,
+    F: core::future::Future<Output = Result<T, E>>,
+{
+    cache.call(key, body)
+}
+
+/// `#[cache]`'s call of a plain function.
+#[inline(always)]
+pub fn cache_call_blocking<K, T, E>(
+    cache: &'static Cache,
+    key: K,
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E>
+where
+    K: crate::PolicyKey,
+    T: CacheValue,
+{
+    cache.call_blocking(key, body)
+}
+
+/// What `#[coalesce]` hands every waiting call a clone of: the function's `Ok` type.
+#[diagnostic::on_unimplemented(
+    message = "`#[coalesce]` gives every waiting call a clone of the outcome, so the `Ok` type `{Self}` must be `Clone + Send + Sync + 'static`",
+    label = "`{Self}` is returned as `Ok` here, and is not `Clone + Send + Sync + 'static`",
+    note = "derive or implement `Clone` for `{Self}`, or return an `Arc` of it (`Arc<{Self}>` is `Clone`)"
+)]
+pub trait CoalesceOk: Clone + Send + Sync + 'static {}
+
+impl<T: Clone + Send + Sync + 'static> CoalesceOk for T {}
+
+/// What `#[coalesce]` hands every waiting call a clone of: the function's `Err` type.
+#[diagnostic::on_unimplemented(
+    message = "`#[coalesce]` gives every waiting call a clone of the outcome, so the error type `{Self}` must be `Clone + Send + Sync + 'static`",
+    label = "`{Self}` is returned as `Err` here, and is not `Clone + Send + Sync + 'static`",
+    note = "derive or implement `Clone` for `{Self}`, or wrap it in an `Arc` (`Arc<{Self}>` is `Clone`)"
+)]
+pub trait CoalesceErr: Clone + Send + Sync + 'static {}
+
+impl<E: Clone + Send + Sync + 'static> CoalesceErr for E {}
+
+/// `#[coalesce]`'s call.
+#[inline(always)]
+pub fn coalesce_call<K, T, E, F>(
+    coalesce: &'static Coalesce,
+    key: K,
+    body: F,
+) -> impl core::future::Future<Output = Result<T, E>>
+where
+    K: crate::PolicyKey,
+    T: CoalesceOk,
+    E: CoalesceErr,
+    F: core::future::Future<Output = Result<T, E>>,
+{
+    coalesce.call(key, body)
+}
+
+pub use crate::hedge::{Hedge, HedgeCall};
+
+/// `#[hedge]`'s call: `copy` makes each copy of the layers below.
+#[inline(always)]
+pub fn hedge_call<T, E, M, F>(hedge: &'static Hedge, copy: M) -> HedgeCall<'static, M, F>
+where
+    M: FnMut() -> F,
+    F: core::future::Future<Output = Result<T, E>>,
+{
+    hedge.call(copy)
 }

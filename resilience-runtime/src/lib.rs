@@ -205,6 +205,55 @@
 //! # }
 //! ```
 //!
+//! ## `#[hedge]`, `#[cache]` and `#[coalesce]`: redundancy and memory
+//!
+//! `#[hedge(delay = "50ms", max_hedges = 1, name = "...")]` (async only): a call that
+//! has not answered `delay` after its last copy started gets one more copy (owned
+//! arguments cloned), up to `max_hedges` (1 to 10); an error starts the next copy at
+//! once; the first `Ok` wins and the other copies are dropped then; when all fail, the
+//! last error is returned. `delay = "0s"` starts every copy at once,
+//! `delay = percentile(95)` waits the 95th percentile of recent successful latencies
+//! (nothing is hedged before 100 are recorded). See [`mod@hedge`].
+//!
+//! `#[cache(key = expr, ttl = "30s", stale_if_error = "10m", max_keys = 10_000,
+//! name = "...")]`: each `Ok` kept per key; younger than `ttl` it answers without
+//! running the body; when the body fails, an entry younger than
+//! `ttl + stale_if_error` answers instead (`EventKind::StaleServed`); one body per key
+//! at a time, the calls that arrive meanwhile sharing its `Ok`; least recently used
+//! keys evicted past `max_keys`. `ttl` and `stale_if_error` default to `"0s"` (a pure
+//! last known good answer). The `Ok` type must be `Clone`. See [`mod@cache`].
+//!
+//! `#[coalesce(key = expr, name = "...")]` (async only): concurrent calls with equal
+//! keys share one running body, each receiving a clone of its outcome (`T` and `E`
+//! `Clone`); if the call running it is cancelled, a waiting one runs it instead. See
+//! [`mod@coalesce`].
+//!
+//! ```
+//! use resilience_runtime::{cache, hedge, retry, timeout, Rejection};
+//!
+//! #[derive(Debug, Clone, thiserror::Error)]
+//! enum ApiError {
+//!     #[error("backend down")]
+//!     Down,
+//!     #[error(transparent)]
+//!     Rejected(#[from] Rejection),
+//! }
+//!
+//! #[cache(key = sku.to_owned(), stale_if_error = "10m")] // the last price, once all else failed
+//! #[retry(max_attempts = 2, backoff = none)]
+//! #[timeout("1s")]                                       // bounds each attempt's whole race
+//! #[hedge(delay = "50ms")]                               // a second request when the first is slow
+//! async fn price(sku: &str, up: bool) -> Result<u32, ApiError> {
+//!     if up { Ok(1250) } else { Err(ApiError::Down) }
+//! }
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! assert_eq!(price("a", true).await.unwrap(), 1250);
+//! assert_eq!(price("a", false).await.unwrap(), 1250, "the last known price");
+//! assert!(price("b", false).await.is_err(), "none kept for this key");
+//! # }
+//! ```
+//!
 //! # Recovery, stopping and overload
 //!
 //! **Health probes.** `#[circuit_breaker(probe = healthy, probe_every = "1s",
@@ -381,11 +430,20 @@
 //! (through a deprecation note): a `#[fallback]` below a `#[retry]` or a
 //! `#[circuit_breaker]` (they never see an error), a `#[bulkhead]` above a `#[retry]`
 //! (a slot is held through every backoff sleep), a `#[rate_limit]` above a `#[retry]`
-//! (retries bypass the limit). Add `order = "intended"` to either attribute to silence
-//! the warning where the order is meant.
+//! (retries bypass the limit), a `#[cache]` below a `#[retry]` (its stale answer is an
+//! `Ok`, so the first failed attempt ends the retries: write the cache above, where it
+//! answers only once every attempt failed). Add `order = "intended"` to either
+//! attribute to silence the warning where the order is meant. A `#[coalesce]` below a
+//! `#[retry]` is not warned about: each attempt then joins the same attempt of other
+//! calls, and a shared error is retried by each of them, which is a sound choice; above
+//! the retry, callers share the whole retried call. A `#[hedge]` inside a `#[timeout]`
+//! races its copies within the one limit; a `#[circuit_breaker]` inside a `#[hedge]`
+//! counts each copy.
 
 pub mod backoff;
 pub mod bulkhead;
+pub mod cache;
+pub mod coalesce;
 pub mod circuit_breaker;
 mod clock;
 #[cfg(feature = "config")]
@@ -394,6 +452,8 @@ pub mod config;
 mod config;
 pub mod deadline;
 pub mod events;
+mod flight;
+pub mod hedge;
 mod keyed;
 pub mod lifecycle;
 mod named;
@@ -417,7 +477,9 @@ pub use retry::Retry;
 pub use timeout::Timeout;
 
 #[cfg(feature = "macros")]
-pub use resilience_macros::{bulkhead, circuit_breaker, fallback, rate_limit, retry, timeout};
+pub use resilience_macros::{
+    bulkhead, cache, circuit_breaker, coalesce, fallback, hedge, rate_limit, retry, timeout,
+};
 
 // Integrations, at the edge: each behind its feature, depending on the policies and
 // never the other way.

@@ -1,0 +1,207 @@
+//! The call path: a fresh hit, a wait for the running body, or the body (leading the
+//! others), then storing its `Ok` or answering its error with a stale entry.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use super::{Cache, Inner, Slot};
+use crate::PolicyKey;
+use crate::events::EventKind;
+use crate::flight::{Flight, Lead, OnDrop, Shared, Waited};
+use crate::stats::Count;
+
+/// How a call begins.
+enum Begin<T> {
+    /// A fresh entry answers.
+    Fresh(T),
+    /// Another call is running the body for this key.
+    Wait(Arc<Flight>),
+    /// This call runs the body, for the others too.
+    Lead(Lead),
+}
+
+impl Cache {
+    /// Runs `body` for `key` unless a fresh entry answers; see the [module
+    /// docs](super). Calls for the same key arriving while it runs wait for it.
+    pub async fn call<K, T, E, F>(&self, key: K, body: F) -> Result<T, E>
+    where
+        K: PolicyKey,
+        T: Clone + Send + Sync + 'static,
+        F: Future<Output = Result<T, E>>,
+    {
+        let lead = match self.inner.begin::<K, T>(&key) {
+            Begin::Fresh(value) => return Ok(value),
+            Begin::Lead(lead) => Some(lead),
+            Begin::Wait(flight) => match flight.wait().await {
+                Waited::Value(value) => match shared_ok(&self.inner, &value) {
+                    Some(value) => return Ok(value),
+                    None => None,
+                },
+                Waited::RunYourself | Waited::Lead(_) => None,
+            },
+        };
+        let outcome = body.await;
+        self.inner.end(&key, outcome, lead)
+    }
+
+    /// [`call`](Self::call) for a blocking body: waiting calls block their thread.
+    pub fn call_blocking<K, T, E>(
+        &self,
+        key: K,
+        body: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        K: PolicyKey,
+        T: Clone + Send + Sync + 'static,
+    {
+        let lead = match self.inner.begin::<K, T>(&key) {
+            Begin::Fresh(value) => return Ok(value),
+            Begin::Lead(lead) => Some(lead),
+            Begin::Wait(flight) => match flight.wait_blocking() {
+                Waited::Value(value) => match shared_ok(&self.inner, &value) {
+                    Some(value) => return Ok(value),
+                    None => None,
+                },
+                Waited::RunYourself | Waited::Lead(_) => None,
+            },
+        };
+        let outcome = body();
+        self.inner.end(&key, outcome, lead)
+    }
+
+    /// The fresh entry of `key`, if there is one (counted as a fresh hit); nothing runs.
+    #[inline]
+    pub fn get<K: PolicyKey, T: Clone + 'static>(&self, key: &K) -> Option<T> {
+        let now = self.inner.now_if_fresh_possible()?;
+        let inner = &*self.inner;
+        let value = inner
+            .map
+            .with(key, |slot| inner.fresh::<T>(slot, now))
+            .flatten()?;
+        inner.stats.add(Count::Success);
+        inner.stats.add(Count::Extra1);
+        Some(value)
+    }
+}
+
+/// A clone of the leader's `Ok`, counted as an answer.
+fn shared_ok<T: Clone + 'static>(inner: &Inner, value: &Shared) -> Option<T> {
+    let value = value.downcast_ref::<T>()?.clone();
+    inner.stats.add(Count::Success);
+    Some(value)
+}
+
+impl Inner {
+    /// Now, where an entry can be fresh (a `ttl` above zero).
+    #[inline]
+    fn now_if_fresh_possible(&self) -> Option<Instant> {
+        (!self.ttl.is_zero()).then(Instant::now)
+    }
+
+    /// A clone of the slot's value if it is younger than `ttl`.
+    #[inline]
+    fn fresh<T: Clone + 'static>(&self, slot: &Slot, now: Instant) -> Option<T> {
+        let (value, at) = slot.value.as_ref()?;
+        if now.saturating_duration_since(*at) >= self.ttl {
+            return None;
+        }
+        value.downcast_ref::<T>().cloned()
+    }
+
+    #[inline]
+    fn begin<K: PolicyKey, T: Clone + 'static>(&self, key: &K) -> Begin<T> {
+        let now = self.now_if_fresh_possible();
+        let begin = self.map.with_or_insert(key, Slot::default, |slot| {
+            if let Some(value) = now.and_then(|now| self.fresh::<T>(slot, now)) {
+                return Begin::Fresh(value);
+            }
+            if let Some(flight) = slot.flight.as_ref().filter(|f| !f.is_done()) {
+                return Begin::Wait(Arc::clone(flight));
+            }
+            let (flight, lead) = Flight::start(OnDrop::Release);
+            slot.flight = Some(flight);
+            Begin::Lead(lead)
+        });
+        if let Begin::Fresh(_) = begin {
+            self.stats.add(Count::Success);
+            self.stats.add(Count::Extra1);
+        }
+        begin
+    }
+
+    /// After the body: store its `Ok` (and hand it to the waiters), or answer its error
+    /// with an entry young enough.
+    fn end<K, T, E>(&self, key: &K, outcome: Result<T, E>, lead: Option<Lead>) -> Result<T, E>
+    where
+        K: PolicyKey,
+        T: Clone + Send + Sync + 'static,
+    {
+        let ours = |slot: &Slot| match (&slot.flight, lead.as_ref().and_then(Lead::flight)) {
+            (Some(held), Some(ours)) => Arc::ptr_eq(held, ours),
+            _ => false,
+        };
+        match outcome {
+            Ok(value) => {
+                self.stats.add(Count::Success);
+                let now = Instant::now();
+                let stored = self.map.with_or_insert(key, Slot::default, |slot| {
+                    if ours(slot) {
+                        slot.flight = None;
+                    }
+                    store(slot, value.clone(), now)
+                });
+                if let Some(lead) = lead {
+                    lead.finish(Some(stored));
+                }
+                Ok(value)
+            }
+            Err(error) => {
+                self.stats.add(Count::Failure);
+                let now = Instant::now();
+                let limit = self.ttl.saturating_add(self.stale_if_error);
+                let stale = self
+                    .map
+                    .with(key, |slot| {
+                        if ours(slot) {
+                            slot.flight = None;
+                        }
+                        let (value, at) = slot.value.as_ref()?;
+                        let age = now.saturating_duration_since(*at);
+                        if age >= limit {
+                            return None;
+                        }
+                        Some((value.downcast_ref::<T>()?.clone(), age))
+                    })
+                    .flatten();
+                if let Some(lead) = lead {
+                    lead.finish(None);
+                }
+                match stale {
+                    Some((value, age)) => {
+                        self.stats.add(Count::Extra2);
+                        self.stats.emit(|| EventKind::StaleServed { age });
+                        Ok(value)
+                    }
+                    None => Err(error),
+                }
+            }
+        }
+    }
+}
+
+/// Stores `value` in the slot, in place where the slot already holds the only
+/// reference to a value of its type (no allocation in the steady state).
+fn store<T: Send + Sync + 'static>(slot: &mut Slot, value: T, now: Instant) -> Shared {
+    if let Some((held, at)) = slot.value.as_mut() {
+        if let Some(place) = Arc::get_mut(held).and_then(|v| v.downcast_mut::<T>()) {
+            *place = value;
+            *at = now;
+            return Arc::clone(held);
+        }
+    }
+    let shared: Shared = Arc::new(value);
+    slot.value = Some((Arc::clone(&shared), now));
+    shared
+}
