@@ -38,7 +38,7 @@
 //!   wait for it and receive a clone of its `Ok`. If it fails or is cancelled (its future
 //!   dropped, or its plain body panics), each waiting call runs its own body.
 //! - At most `max_keys` keys are held (default
-//!   [`DEFAULT_MAX_KEYS`](crate::DEFAULT_MAX_KEYS)); the least recently used is
+//!   [`DEFAULT_MAX_KEYS`]); the least recently used is
 //!   dropped first (the keyed map every keyed policy uses: exact order below 64 keys).
 //! - `ttl` defaults to zero (the body always runs: the entry is only a last known
 //!   good answer), `stale_if_error` to zero.
@@ -176,7 +176,7 @@ impl CacheBuilder {
     }
 
     /// The most keys held; the least recently used is dropped first. Default
-    /// [`DEFAULT_MAX_KEYS`](crate::DEFAULT_MAX_KEYS).
+    /// [`DEFAULT_MAX_KEYS`].
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.max_keys = max_keys;
         self

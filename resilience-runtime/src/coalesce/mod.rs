@@ -29,7 +29,7 @@
 //!   for a body nobody runs.
 //! - Calls with distinct keys are independent. Keys are held only while a body runs,
 //!   at most `max_keys` at once (default
-//!   [`DEFAULT_MAX_KEYS`](crate::DEFAULT_MAX_KEYS)); beyond that the least recently
+//!   [`DEFAULT_MAX_KEYS`]); beyond that the least recently
 //!   used key stops being shared, its body still running for the calls that wait.
 //!
 //! Functions that give the same `name` share their running bodies; an outcome of
@@ -169,7 +169,7 @@ pub struct CoalesceBuilder {
 
 impl CoalesceBuilder {
     /// The most keys whose bodies are shared at once. Default
-    /// [`DEFAULT_MAX_KEYS`](crate::DEFAULT_MAX_KEYS).
+    /// [`DEFAULT_MAX_KEYS`].
     pub fn max_keys(mut self, max_keys: usize) -> Self {
         self.max_keys = max_keys;
         self
