@@ -717,7 +717,18 @@ impl<'a> Generator<'a> {
         if let Some(probe) = &args.probe {
             // The expected signature is checked at the path.
             let path = &probe.path;
-            let check = quote_spanned!(path.span()=> #p::probe_fn(#path));
+            // The runtime's path spanned at the probe too, so that a probe of the wrong
+            // kind is reported there, not at the attribute.
+            let at = path.span();
+            let p_at: TokenStream = p
+                .to_token_stream()
+                .into_iter()
+                .map(|mut tree| {
+                    tree.set_span(at);
+                    tree
+                })
+                .collect();
+            let check = quote_spanned!(at=> #p_at::probe_fn(#path));
             let every = probe
                 .every
                 .as_ref()

@@ -182,36 +182,27 @@ pub fn budget(
     cell.get_or_init(init)
 }
 
-/// A breaker's health probe (`#[circuit_breaker(probe = path)]`): an `async fn()
-/// -> bool`, free or associated without a receiver.
+/// What a breaker's health probe (`#[circuit_breaker(probe = path)]`) returns: a
+/// future of `bool`, as an `async fn() -> bool` does. Checked on the probe's output, so
+/// that a probe that is not `async` is told so (a bound on the function itself would
+/// be reported as "`bool` is not a future").
 #[diagnostic::on_unimplemented(
-    message = "`probe` must be an `async fn() -> bool`, not `{Self}`",
+    message = "`probe` must be an `async fn() -> bool`: this one returns `{Self}`",
     label = "expected an `async fn() -> bool` here",
     note = "write the probe as `async fn healthy() -> bool` (free, or associated without a receiver): it takes no arguments and answers whether the backend is healthy",
     note = "its future must be `Send + 'static`: it runs as a task of its own"
 )]
-pub trait ProbeFn: Send + Sync + 'static {
-    /// The probe's future.
-    type Future: core::future::Future<Output = bool> + Send + 'static;
-    /// Runs one probe.
-    fn probe(&self) -> Self::Future;
-}
+pub trait ProbeFuture: core::future::Future<Output = bool> + Send + 'static {}
 
-impl<F, Fut> ProbeFn for F
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: core::future::Future<Output = bool> + Send + 'static,
-{
-    type Future = Fut;
-    #[inline]
-    fn probe(&self) -> Fut {
-        self()
-    }
-}
+impl<F: core::future::Future<Output = bool> + Send + 'static> ProbeFuture for F {}
 
 /// Checks a probe's signature (at its path) and makes it the builder's closure.
-pub fn probe_fn<P: ProbeFn>(probe: P) -> impl Fn() -> P::Future + Send + Sync + 'static {
-    move || probe.probe()
+pub fn probe_fn<P, Out>(probe: P) -> impl Fn() -> Out + Send + Sync + 'static
+where
+    P: Fn() -> Out + Send + Sync + 'static,
+    Out: ProbeFuture,
+{
+    probe
 }
 
 /// The counters of the `#[timeout]` named `name`, registered on its first call.
