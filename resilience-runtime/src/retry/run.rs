@@ -111,9 +111,8 @@ impl<'s> RetryRun<'s> {
         self.attempts += 1;
         match outcome {
             Ok(value) => {
-                // The attribute's stats first: then the policy (built after the attempt)
-                // is not read on success, and the compiler need not build it.
-                if let Some(stats) = self.stats.or_else(|| policy.stats) {
+                // The attribute's stats first: the policy is read only by hand.
+                if let Some(stats) = self.stats.or(policy.stats) {
                     stats.add(Count::Success);
                 }
                 if let (Some(budget), 1) = (self.budget, self.attempts) {
