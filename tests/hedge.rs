@@ -92,7 +92,10 @@ async fn copies_start_at_delay_and_twice_delay_and_the_losers_are_dropped_on_the
         "copy 2 started at 100ms, answered 10ms later"
     );
     let log = TIMING.lock().unwrap();
-    assert_eq!(log.started, [(0, Duration::ZERO), (1, MS * 50), (2, MS * 100)]);
+    assert_eq!(
+        log.started,
+        [(0, Duration::ZERO), (1, MS * 50), (2, MS * 100)]
+    );
     let mut dropped = log.dropped.clone();
     dropped.sort_unstable();
     assert_eq!(

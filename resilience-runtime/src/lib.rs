@@ -443,9 +443,9 @@
 pub mod backoff;
 pub mod bulkhead;
 pub mod cache;
-pub mod coalesce;
 pub mod circuit_breaker;
 mod clock;
+pub mod coalesce;
 #[cfg(feature = "config")]
 pub mod config;
 #[cfg(not(feature = "config"))]
@@ -484,16 +484,16 @@ pub use resilience_macros::{
 // Integrations, at the edge: each behind its feature, depending on the policies and
 // never the other way.
 mod integrations;
-#[cfg(feature = "metrics")]
-pub use integrations::metrics;
 #[cfg(feature = "axum")]
 pub use integrations::axum;
+#[cfg(feature = "redis")]
+pub use integrations::cluster;
+#[cfg(feature = "metrics")]
+pub use integrations::metrics;
 #[cfg(feature = "reqwest")]
 pub use integrations::reqwest;
 #[cfg(feature = "tower")]
 pub use integrations::tower;
-#[cfg(feature = "redis")]
-pub use integrations::cluster;
 
 #[doc(hidden)]
 pub mod __private;

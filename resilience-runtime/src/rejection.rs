@@ -124,7 +124,10 @@ impl fmt::Display for Rejection {
                     // A call that costs more than the burst: no slot will ever fit it.
                     match detail(Source::RateLimitCost, name) {
                         Some(detail) => write!(f, "; {detail}"),
-                        None => write!(f, "; this call costs more than the burst, so it can never be admitted"),
+                        None => write!(
+                            f,
+                            "; this call costs more than the burst, so it can never be admitted"
+                        ),
                     }
                 } else {
                     write!(f, "; next slot in {}", HumanDuration(*retry_after))

@@ -504,7 +504,9 @@ fn register(name: Cow<'static, str>, config: Config) -> CircuitBreaker {
     let (breaker, existed) = BREAKERS.get_or_insert_with(name.clone(), || {
         CircuitBreaker::from_config(name.clone(), std::sync::Arc::new(config.clone()), None)
     });
-    if existed && (!breaker.shared.config.get().same_settings(&config) || !config.listeners.is_empty()) {
+    if existed
+        && (!breaker.shared.config.get().same_settings(&config) || !config.listeners.is_empty())
+    {
         crate::named::report_conflict(
             "circuit_breaker",
             name,

@@ -390,7 +390,9 @@ impl Shared {
 
     #[inline]
     fn end_streak(&self) {
-        if self.streak_limit.load(Ordering::Relaxed) != 0 && self.consecutive.load(Ordering::Relaxed) != 0 {
+        if self.streak_limit.load(Ordering::Relaxed) != 0
+            && self.consecutive.load(Ordering::Relaxed) != 0
+        {
             self.consecutive.store(0, Ordering::Relaxed);
         }
     }
@@ -452,7 +454,9 @@ impl Shared {
                 if self.head.word.load(Ordering::Acquire) & TAG != tag {
                     return;
                 }
-                let now = self.window_clock.nanos_at(now.unwrap_or_else(crate::clock::now));
+                let now = self
+                    .window_clock
+                    .nanos_at(now.unwrap_or_else(crate::clock::now));
                 window.record(now, failed, slow)
             }
         };
@@ -1003,8 +1007,10 @@ impl Shared {
         self.streak_limit
             .store(next.consecutive_failures.unwrap_or(0), Ordering::Relaxed);
         self.timed.store(timed, Ordering::Relaxed);
-        self.clocked
-            .store(timed || matches!(self.window, Window::Time(_)), Ordering::Relaxed);
+        self.clocked.store(
+            timed || matches!(self.window, Window::Time(_)),
+            Ordering::Relaxed,
+        );
         self.config.set(std::sync::Arc::new(next));
     }
 }

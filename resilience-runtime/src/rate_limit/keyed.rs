@@ -256,7 +256,11 @@ impl KeyedRateLimiter {
         #[cfg(feature = "redis")]
         if let Some(store) = &self.inner.core.settings.store {
             let hash = super::store::key_hash(key);
-            return self.inner.core.store_acquire(&**store, &tat, Some(hash), n).await;
+            return self
+                .inner
+                .core
+                .store_acquire(&**store, &tat, Some(hash), n)
+                .await;
         }
         self.inner.core.acquire_n(&tat, n).await
     }

@@ -84,9 +84,9 @@ mod call;
 pub use call::RateLimitedCall;
 mod config;
 mod gcra;
+pub(crate) mod keyed;
 #[cfg(feature = "config")]
 mod live;
-pub(crate) mod keyed;
 mod rate;
 #[cfg(feature = "redis")]
 pub(crate) mod store;
