@@ -97,7 +97,7 @@ pub use crate::integrations::config::{
 };
 
 /// A policy's configuration was refused by its builder's `build()`, or by
-/// [`config::apply`](crate::config) (feature `config`).
+/// `config::apply` (feature `config`).
 ///
 /// The attribute macros check literal arguments at compile time; this error is what
 /// the same checks say at run time when a policy is built by hand or configured by
