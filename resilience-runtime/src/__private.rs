@@ -162,7 +162,7 @@ pub fn retry_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> SharedSta
 }
 
 /// A retry budget, shared by every retry of one name.
-pub type SharedBudget = std::sync::Arc<crate::retry::RetryBudget>;
+pub type SharedBudget = &'static crate::retry::RetryBudget;
 pub use crate::retry::Budget;
 
 /// The budget of the `#[retry]` named `name`, registered on its first call.

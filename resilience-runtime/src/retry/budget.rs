@@ -2,7 +2,7 @@
 //! never multiplies the load on a backend that is already failing.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -220,12 +220,14 @@ impl std::fmt::Debug for RetryBudget {
 }
 
 /// Every retry budget, by the name of the retries that share it.
-static BUDGETS: crate::named::Registry<Arc<RetryBudget>> = crate::named::Registry::new();
+static BUDGETS: crate::named::Registry<&'static RetryBudget> = crate::named::Registry::new();
 
 /// The budget of the retries named `name`, registered with `settings` on first use
-/// (the first settings registered under a name win).
-pub(crate) fn register(name: Cow<'static, str>, settings: Budget) -> Arc<RetryBudget> {
+/// (the first settings registered under a name win). Budgets live as long as the
+/// program, as the registry that lists them, so a `Retry` holding one (the attribute
+/// builds one per attempt) has nothing to drop.
+pub(crate) fn register(name: Cow<'static, str>, settings: Budget) -> &'static RetryBudget {
     BUDGETS
-        .get_or_insert_with(name, || Arc::new(RetryBudget::new(settings)))
+        .get_or_insert_with(name, || &*Box::leak(Box::new(RetryBudget::new(settings))))
         .0
 }

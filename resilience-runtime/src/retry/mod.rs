@@ -54,7 +54,7 @@ pub struct Retry<B = Exponential> {
     max_elapsed: Option<Duration>,
     /// Settings of the budget, until `build` registers it under the name.
     budget_settings: Option<Budget>,
-    budget: Option<std::sync::Arc<RetryBudget>>,
+    budget: Option<&'static RetryBudget>,
 }
 
 impl Retry {
@@ -109,7 +109,7 @@ impl<B: Backoff> Retry<B> {
 
     /// The retry budget its retries are taken from, if any.
     pub fn budget(&self) -> Option<&RetryBudget> {
-        self.budget.as_deref()
+        self.budget
     }
 
     /// Starts one async call's progress (the clock is `tokio::time`).

@@ -110,18 +110,23 @@ impl<'s> RetryRun<'s> {
     ) -> ControlFlow<Result<T, E>, Duration> {
         self.attempts += 1;
         match outcome {
-            Ok(value) => {
-                // The attribute's stats first: the policy is read only by hand.
-                if let Some(stats) = self.stats.or(policy.stats) {
-                    stats.add(Count::Success);
-                }
-                if let (Some(budget), 1) = (self.budget, self.attempts) {
-                    budget.deposit();
-                }
-                ControlFlow::Break(Ok(value))
-            }
+            Ok(value) => self.succeeded(policy, value),
             Err(error) => delay_only(self.after_error(policy, error, retry_if, |_| None, on_retry)),
         }
+    }
+
+    /// The attempt just counted succeeded: counts it, deposits into the budget on a
+    /// first attempt, and returns the value.
+    #[inline(always)]
+    fn succeeded<T, E, C, B>(&self, policy: &Retry<B>, value: T) -> ControlFlow<Result<T, E>, C> {
+        // The attribute's stats first: the policy is read only by hand.
+        if let Some(stats) = self.stats.or(policy.stats) {
+            stats.add(Count::Success);
+        }
+        if let (Some(budget), 1) = (self.budget, self.attempts) {
+            budget.deposit();
+        }
+        ControlFlow::Break(Ok(value))
     }
 
     /// Like [`after`](Self::after), keeping the error through the sleep:
@@ -150,15 +155,10 @@ impl<'s> RetryRun<'s> {
         retry_after: impl FnOnce(&E) -> Option<Duration>,
         on_retry: impl FnOnce(&E, u32, Duration),
     ) -> ControlFlow<Result<T, E>, (Duration, E)> {
+        self.attempts += 1;
         match outcome {
-            Ok(value) => match self.after(policy, Ok(value), retry_if, on_retry) {
-                ControlFlow::Break(result) => ControlFlow::Break(result),
-                ControlFlow::Continue(_) => unreachable!("a success is never retried"),
-            },
-            Err(error) => {
-                self.attempts += 1;
-                self.after_error(policy, error, retry_if, retry_after, on_retry)
-            }
+            Ok(value) => self.succeeded(policy, value),
+            Err(error) => self.after_error(policy, error, retry_if, retry_after, on_retry),
         }
     }
 
@@ -184,10 +184,10 @@ impl<'s> RetryRun<'s> {
         retry_after: impl FnOnce(&E) -> Option<Duration>,
         on_retry: impl FnOnce(&E, u32, Duration),
     ) -> ControlFlow<Result<T, E>, Duration> {
+        self.attempts += 1;
         match outcome {
-            Ok(value) => self.after(policy, Ok(value), retry_if, on_retry),
+            Ok(value) => self.succeeded(policy, value),
             Err(error) => {
-                self.attempts += 1;
                 delay_only(self.after_error(policy, error, retry_if, retry_after, on_retry))
             }
         }
