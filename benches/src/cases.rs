@@ -13,7 +13,7 @@
 //! | timeout | `#[timeout("1s")]` | `tokio::time::timeout`, tower `Timeout` |
 //! | circuit breaker | `#[circuit_breaker]` (count(100), 50%), `#[circuit_breaker(consecutive_failures = 5)]` | recloser (ring of 100, 50%), failsafe (success rate over 60s / 5 consecutive failures) |
 //! | bulkhead | `#[bulkhead(max_concurrent = 100)]` | tokio `Semaphore` (100 permits), tower `ConcurrencyLimit` (100) |
-//! | rate limit | `#[rate_limit(rate = "1000000000/s")]`, keyed by `i % 64` | governor direct and keyed, same quota |
+//! | rate limit | `#[rate_limit(rate = "1000000000/s")]`, keyed by `i % 64`, and keyed with one hot key | governor direct and keyed, same quota |
 //! | fallback | `#[fallback(default)]` | – |
 //! | stack | all six on one function | the anchors stacked by hand in the same order |
 
@@ -64,6 +64,9 @@ pub type Out = Result<u64, BenchError>;
 
 /// Keys of the keyed rate limiters: `i % KEYS`.
 pub const KEYS: u64 = 64;
+
+/// The one key of the hot-key cases: every call (of both threads) uses it.
+pub const HOT_KEY: u64 = 0;
 
 /// Permits of every concurrency limit: far more than the two threads ever hold.
 pub const PERMITS: usize = 100;
@@ -139,6 +142,12 @@ pub mod ours {
         Ok(black_box(i))
     }
 
+    /// `#[rate_limit]`, keyed, every call with the same key.
+    #[rate_limit(rate = "1000000000/s", key = HOT_KEY)]
+    pub async fn rate_limit_hot_key(i: u64) -> Out {
+        Ok(black_box(i))
+    }
+
     /// `#[fallback(default)]`.
     #[fallback(default)]
     pub async fn fallback(i: u64) -> Out {
@@ -149,6 +158,29 @@ pub mod ours {
     #[resilience_runtime::hedge(delay = "1s")]
     pub async fn hedge(i: u64) -> Out {
         Ok(black_box(i))
+    }
+
+    /// `#[hedge(delay = "1s")]` on a body that is pending once before it answers: the
+    /// hedge arms its timer, as `tokio::time::timeout` registers its own.
+    #[resilience_runtime::hedge(delay = "1s")]
+    pub async fn hedge_pending_once(i: u64) -> Out {
+        PendingOnce::new(i).await
+    }
+
+    /// `Hedge::call` by hand (no drain tracking), the body pending once.
+    pub async fn hedge_hand_pending_once(i: u64) -> Out {
+        static HEDGE: LazyLock<resilience_runtime::hedge::Hedge> = LazyLock::new(|| {
+            resilience_runtime::hedge::Hedge::builder("bench-hedge-hand")
+                .delay(TIMEOUT)
+                .build()
+                .expect("valid settings")
+        });
+        HEDGE.call(|| PendingOnce::new(i)).await
+    }
+
+    /// The bare body pending once: the floor of the pending-once cases.
+    pub async fn bare_pending_once(i: u64) -> Out {
+        PendingOnce::new(i).await
     }
 
     /// `#[cache(key = i % 64, ttl = "1h")]`: a fresh hit (after the first call per key).
@@ -172,6 +204,29 @@ pub mod ours {
     #[bulkhead(max_concurrent = 100)]
     pub async fn stack(i: u64) -> Out {
         Ok(black_box(i))
+    }
+}
+
+/// A body that is pending once (waking itself at once), then answers `Ok(i)`.
+pub struct PendingOnce(Option<u64>, bool);
+
+impl PendingOnce {
+    /// Answers `Ok(i)` on its second poll.
+    pub fn new(i: u64) -> Self {
+        PendingOnce(Some(i), false)
+    }
+}
+
+impl std::future::Future for PendingOnce {
+    type Output = Out;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Out> {
+        if self.1 {
+            Poll::Ready(Ok(black_box(self.0.unwrap_or_default())))
+        } else {
+            self.1 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
     }
 }
 
@@ -240,6 +295,15 @@ pub mod anchors {
 
     /// governor's keyed limiter, same quota as ours.
     pub static GOVERNOR_KEYED: LazyLock<governor::DefaultKeyedRateLimiter<u64>> =
+        LazyLock::new(|| {
+            governor::RateLimiter::keyed(governor::Quota::per_second(
+                NonZeroU32::new(RATE).expect("non-zero"),
+            ))
+        });
+
+    /// governor's keyed limiter for the hot-key case (a limiter of its own, as ours
+    /// is), same quota.
+    pub static GOVERNOR_HOT: LazyLock<governor::DefaultKeyedRateLimiter<u64>> =
         LazyLock::new(|| {
             governor::RateLimiter::keyed(governor::Quota::per_second(
                 NonZeroU32::new(RATE).expect("non-zero"),
@@ -402,6 +466,13 @@ pub mod anchors {
             .map_err(|_| BenchError::Anchor)
     }
 
+    /// `tokio::time::timeout` of 1s around a body pending once.
+    pub async fn tokio_timeout_pending_once(i: u64) -> Out {
+        tokio::time::timeout(TIMEOUT, PendingOnce::new(i))
+            .await
+            .unwrap_or(Err(BenchError::Anchor))
+    }
+
     /// A tokio semaphore permit held while the body runs.
     pub async fn semaphore(i: u64) -> Out {
         let _permit = SEMAPHORE.acquire().await.map_err(|_| BenchError::Anchor)?;
@@ -418,6 +489,14 @@ pub mod anchors {
     pub async fn governor_keyed(i: u64) -> Out {
         GOVERNOR_KEYED
             .check_key(&(i % KEYS))
+            .map_err(|_| BenchError::Anchor)?;
+        Ok(black_box(i))
+    }
+
+    /// governor keyed, every call with the same key.
+    pub async fn governor_hot_key(i: u64) -> Out {
+        GOVERNOR_HOT
+            .check_key(&HOT_KEY)
             .map_err(|_| BenchError::Anchor)?;
         Ok(black_box(i))
     }
@@ -763,6 +842,23 @@ pub static CASES: &[Case] = &[
     )
     .shared(),
     case(
+        "rate limit (hot key)",
+        "rate_limit_hot_key_ours",
+        "#[rate_limit(key)], one key",
+        Ours,
+        batch!(|i| ours::rate_limit_hot_key(i)),
+    )
+    .vs("rate_limit_hot_key_governor")
+    .shared(),
+    case(
+        "rate limit (hot key)",
+        "rate_limit_hot_key_governor",
+        "governor keyed, one key",
+        Anchor,
+        batch!(|i| anchors::governor_hot_key(i)),
+    )
+    .shared(),
+    case(
         "fallback",
         "fallback_ours",
         "#[fallback(default)]",
@@ -778,6 +874,36 @@ pub static CASES: &[Case] = &[
     )
     .vs("timeout_tokio")
     .shared(),
+    case(
+        "hedge (pending once)",
+        "hedge_bare_pending_once",
+        "bare body, pending once",
+        Floor,
+        batch!(|i| ours::bare_pending_once(i)),
+    ),
+    case(
+        "hedge (pending once)",
+        "hedge_pending_once_ours",
+        "#[hedge(delay = \"1s\")], pending once, then answered before the delay",
+        Ours,
+        batch!(|i| ours::hedge_pending_once(i)),
+    )
+    .vs("timeout_tokio_pending_once"),
+    case(
+        "hedge (pending once)",
+        "hedge_hand_pending_once_ours",
+        "Hedge::call, pending once",
+        Ours,
+        batch!(|i| ours::hedge_hand_pending_once(i)),
+    )
+    .vs("timeout_tokio_pending_once"),
+    case(
+        "hedge (pending once)",
+        "timeout_tokio_pending_once",
+        "tokio::time::timeout, pending once",
+        Anchor,
+        batch!(|i| anchors::tokio_timeout_pending_once(i)),
+    ),
     case(
         "cache",
         "cache_hit_ours",

@@ -384,6 +384,11 @@ fn targets(f: &Figures) -> Vec<Target> {
             "rate_limit_keyed_governor",
             "`#[rate_limit]` keyed",
         ),
+        (
+            "rate_limit_hot_key_ours",
+            "rate_limit_hot_key_governor",
+            "`#[rate_limit]` keyed, one hot key",
+        ),
     ] {
         push(
             format!("{what}: overhead ≤ governor's"),
@@ -425,6 +430,19 @@ fn targets(f: &Figures) -> Vec<Target> {
             f.slowdown(id).map(|s| s <= limit),
         );
     }
+    let two = |id: &str| f.two.get(id).copied();
+    push(
+        "2 threads on one hot key: `#[rate_limit(key)]` per call ≤ governor keyed's".into(),
+        format!(
+            "{} ns vs {} ns",
+            ns(two("rate_limit_hot_key_ours")),
+            ns(two("rate_limit_hot_key_governor"))
+        ),
+        le(
+            two("rate_limit_hot_key_ours"),
+            two("rate_limit_hot_key_governor"),
+        ),
+    );
     let check = f.compile("check-incr", 0).zip(f.compile("check-incr", 1));
     push(
         "100 annotated functions: `cargo check` (cargo's default) ≤ 1.5× without attributes".into(),
