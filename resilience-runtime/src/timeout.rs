@@ -74,35 +74,45 @@ impl Timeout {
 
 pin_project! {
     /// The future of [`Timeout::call`]: the call's future raced against the limit.
+    ///
+    /// The timer is armed only when the call's first poll leaves it pending: a call
+    /// that completes in its first poll reads no clock and registers no timer (as
+    /// most fast calls do, and the timer is most of what a timeout costs). The limit
+    /// then runs from the end of that first poll.
     #[must_use = "futures do nothing unless polled"]
     pub struct TimeoutCall<'a, F> {
         #[pin]
-        race: tokio::time::Timeout<F>,
+        future: F,
+        #[pin]
+        timer: Timer,
         // Counts the outcome, and names the rejection.
         stats: &'a Stats,
+        // The limit; once the timer is armed, the limit in force (a deadline may
+        // have shortened it).
         after: Duration,
         // Made while draining: refused without polling the call.
         refused: bool,
     }
 }
 
+pin_project! {
+    /// The timer of a [`TimeoutCall`], armed on its first pending poll.
+    #[project = TimerProj]
+    enum Timer {
+        Unarmed,
+        Armed {
+            #[pin]
+            sleep: tokio::time::Sleep,
+        },
+    }
+}
+
 impl<'a, F: Future> TimeoutCall<'a, F> {
-    /// Within a [`deadline`](crate::deadline), the limit is `after` or the time left,
-    /// whichever is shorter.
+    #[inline]
     pub(crate) fn new(stats: &'a Stats, after: Duration, future: F) -> Self {
-        #[cfg(feature = "config")]
-        let after = stats.live.after(after);
-        let (race, after) = match crate::deadline::current() {
-            None => (tokio::time::timeout(after, future), after),
-            Some(deadline) => {
-                let now = tokio::time::Instant::now();
-                let end = now.checked_add(after).map_or(deadline, |e| e.min(deadline));
-                let after = end.saturating_duration_since(now);
-                (tokio::time::timeout_at(end, future), after)
-            }
-        };
         TimeoutCall {
-            race,
+            future,
+            timer: Timer::Unarmed,
             stats,
             after,
             refused: crate::lifecycle::is_draining(),
@@ -119,21 +129,56 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
-        let this = self.project();
+        let mut this = self.project();
         if *this.refused {
             return Poll::Ready(Err(E::from_rejection(crate::lifecycle::refuse(this.stats))));
         }
-        match this.race.poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(result)) => {
-                this.stats.outcome(&result);
-                Poll::Ready(result)
-            }
-            Poll::Ready(Err(_elapsed)) => {
-                Poll::Ready(Err(E::from_rejection(timed_out(this.stats, *this.after))))
+        // The call first, as `tokio::time::timeout` does: an answer ready at the
+        // limit's instant wins.
+        if let Poll::Ready(result) = this.future.poll(cx) {
+            this.stats.outcome(&result);
+            return Poll::Ready(result);
+        }
+        loop {
+            match this.timer.as_mut().project() {
+                TimerProj::Armed { sleep } => {
+                    return match sleep.poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(()) => {
+                            Poll::Ready(Err(E::from_rejection(timed_out(this.stats, *this.after))))
+                        }
+                    };
+                }
+                TimerProj::Unarmed => {
+                    *this.after = arm(this.timer.as_mut(), this.stats, *this.after);
+                }
             }
         }
     }
+}
+
+/// Arms the timer at `after` from now, or at the [`deadline`](crate::deadline) in
+/// force if that is earlier, and returns the limit in force. Out of line: only a call
+/// still pending after its first poll gets here.
+#[inline(never)]
+fn arm(mut timer: Pin<&mut Timer>, stats: &Stats, after: Duration) -> Duration {
+    #[cfg(feature = "config")]
+    let after = stats.live.after(after);
+    #[cfg(not(feature = "config"))]
+    let _ = stats;
+    let now = tokio::time::Instant::now();
+    let end = now.checked_add(after);
+    let end = match (end, crate::deadline::current()) {
+        (Some(end), Some(deadline)) => end.min(deadline),
+        (None, Some(deadline)) => deadline,
+        (Some(end), None) => end,
+        // Beyond what an instant can hold: as good as never.
+        (None, None) => now + Duration::from_secs(86_400 * 365 * 30),
+    };
+    timer.set(Timer::Armed {
+        sleep: tokio::time::sleep_until(end),
+    });
+    end.saturating_duration_since(now).min(after)
 }
 
 /// Counts and tells of a call that ran out of time, and the rejection it returns.
