@@ -13,7 +13,7 @@
 //!     loop {
 //!         let a = a.clone_arg();                          // a copy per attempt
 //!         let outcome = state(&BREAKER, || ..).call_with(record_if, async { ({ user block }) }).await;
-//!         match run.after(&Retry::new(..), outcome, ..) { Break(r) => break r, Continue(d) => sleep(d).await }
+//!         match outcome { Ok(v) => break run.ok(v), Err(e) => match run.failed(&Retry::new(..), e, ..) { Break(r) => break r, Continue(d) => sleep(d).await } }
 //!     }
 //! }.await { Err(e) => f(self, fb_a, e).await, r => r }
 //! ```
@@ -530,7 +530,6 @@ impl<'a> Generator<'a> {
         let rebind = self.attempt_copies();
         let policy = Ident::new("__resilience_retry", Span::mixed_site());
         let run = Ident::new("__resilience_run", Span::mixed_site());
-        let outcome = Ident::new("__resilience_outcome", Span::mixed_site());
         let result = Ident::new("__resilience_result", Span::mixed_site());
         let delay = Ident::new("__resilience_delay", Span::mixed_site());
         let error = Ident::new("__resilience_error", Span::mixed_site());
@@ -564,26 +563,28 @@ impl<'a> Generator<'a> {
             quote!(.budgeted(#state))
         });
         let stats = self.stats(index, "RETRY", "retry_stats", name);
-        let decide = match &args.retry_after {
-            Some(hint) => {
-                quote!(after_hinted_keeping(&#policy, #outcome, #retry_if, #hint, #on_retry))
-            }
-            None => quote!(after_keeping(&#policy, #outcome, #retry_if, #on_retry)),
-        };
-        // The policy is built where it is used, after an attempt: a call that succeeds
-        // at once never builds it, and it is not held across the attempt.
+        let hint = args
+            .retry_after
+            .as_ref()
+            .map_or_else(|| quote!(#p::no_hint), ToTokens::to_token_stream);
+        // The policy is built where it is used, after a failed attempt: a call that
+        // succeeds never builds it, and it is not held across the attempt.
         quote! {
             let mut #run = #p::RetryRun::#start(#timed).counted(#stats) #budget;
             loop {
                 #rebind
-                let #outcome = #outcome_of;
-                let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                match #run.#decide {
-                    #p::ControlFlow::Break(#result) => break #result,
-                    // A drain during the sleep: no further attempt, the error it has.
-                    #p::ControlFlow::Continue((#delay, #error)) => {
-                        if let #p::Some(#error) = #pause {
-                            break #run.stopped(#error);
+                match #outcome_of {
+                    #p::Ok(#result) => break #run.ok(#result),
+                    #p::Err(#error) => {
+                        let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
+                        match #run.failed(&#policy, #error, #retry_if, #hint, #on_retry) {
+                            #p::ControlFlow::Break(#result) => break #result,
+                            // A drain during the sleep: no further attempt, the error it has.
+                            #p::ControlFlow::Continue((#delay, #error)) => {
+                                if let #p::Some(#error) = #pause {
+                                    break #run.stopped(#error);
+                                }
+                            }
                         }
                     }
                 }

@@ -80,6 +80,12 @@ pub fn always<E>(_: &E) -> bool {
     true
 }
 
+/// `retry_after` when none is given: no hint.
+#[inline(always)]
+pub fn no_hint<E>(_: &E) -> Option<Duration> {
+    None
+}
+
 /// `on_retry` when none is given.
 #[inline(always)]
 pub fn no_hook<E>(_: &E, _: u32, _: Duration) {}

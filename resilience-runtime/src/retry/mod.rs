@@ -123,6 +123,12 @@ impl<B: Backoff> Retry<B> {
     }
 
     fn budgeted<'s>(&'s self, run: RetryRun<'s>) -> RetryRun<'s> {
+        // Counted in the policy's stats from the start, so that every outcome (one
+        // cut short by a drain included) is counted.
+        let run = match self.stats {
+            Some(stats) => run.counted(stats),
+            None => run,
+        };
         match &self.budget {
             Some(budget) => run.budgeted(budget),
             None => run,

@@ -115,6 +115,40 @@ impl<'s> RetryRun<'s> {
         }
     }
 
+    /// The attempt just finished returned `value`: counts the call's success (and its
+    /// deposit into the budget, on a first attempt) and returns it. With
+    /// [`failed`](Self::failed), the form the attributes use: the policy is built
+    /// only after a failure.
+    #[inline(always)]
+    pub fn ok<T, E>(&self, value: T) -> Result<T, E> {
+        if let Some(stats) = self.stats {
+            stats.add(Count::Success);
+        }
+        if self.attempts == 0 {
+            if let Some(budget) = self.budget {
+                budget.deposit();
+            }
+        }
+        Ok(value)
+    }
+
+    /// The attempt just finished failed with `error`: `Break(result)` to return it,
+    /// or `Continue((delay, error))` to sleep `delay` (a drain in mind, see
+    /// [`after_keeping`](Self::after_keeping)) and run the next attempt. The rules
+    /// are [`after_hinted`](Self::after_hinted)'s.
+    #[inline]
+    pub fn failed<T, E, B: Backoff>(
+        &mut self,
+        policy: &Retry<B>,
+        error: E,
+        retry_if: impl FnOnce(&E) -> bool,
+        retry_after: impl FnOnce(&E) -> Option<Duration>,
+        on_retry: impl FnOnce(&E, u32, Duration),
+    ) -> ControlFlow<Result<T, E>, (Duration, E)> {
+        self.attempts += 1;
+        self.after_error(policy, error, retry_if, retry_after, on_retry)
+    }
+
     /// The attempt just counted succeeded: counts it, deposits into the budget on a
     /// first attempt, and returns the value.
     #[inline(always)]
