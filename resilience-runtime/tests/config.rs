@@ -177,6 +177,203 @@ async fn a_lowered_threshold_takes_effect_on_the_live_window() {
     assert_eq!(b.state(), CircuitState::Open, "3 of 5 failed, 60% >= 50%");
 }
 
+async fn fail(b: &CircuitBreaker) {
+    let _ = b.call(async { Err::<(), E>(E::Failed) }).await;
+}
+
+async fn succeed(b: &CircuitBreaker) {
+    let _ = b.call(async { Ok::<(), E>(()) }).await;
+}
+
+fn retry_after(r: Result<(), E>) -> Option<Duration> {
+    match r {
+        Err(E::Rejected(r @ Rejection::CircuitOpen { .. })) => r.retry_after(),
+        other => panic!("expected an open breaker's rejection, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breaker_window_applies_before_first_use() {
+    apply("[circuit_breaker.cfg-b-window-pending]\nwindow = \"count(2)\"");
+    let b = CircuitBreaker::builder("cfg-b-window-pending")
+        .window(Window::Count(100))
+        .register()
+        .unwrap();
+    // count(100) would wait for 100 calls (min_calls is capped at the window's size).
+    fail(&b).await;
+    fail(&b).await;
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_count_window_takes_effect_live_and_the_state_is_kept() {
+    let b = CircuitBreaker::builder("cfg-b-window-live")
+        .window(Window::Count(10))
+        .failure_rate(0.5)
+        .open_for(Duration::from_secs(60))
+        .half_open_calls(1)
+        .register()
+        .unwrap();
+    for _ in 0..3 {
+        succeed(&b).await;
+    }
+    assert_eq!(b.metrics().calls, 3);
+    apply("[circuit_breaker.cfg-b-window-live]\nwindow = \"count(2)\"");
+    assert!(format!("{b:?}").contains("window: Count(2)"), "{b:?}");
+    // A new size starts an empty window (documented); the state stays closed.
+    assert_eq!((b.state(), b.metrics().calls), (CircuitState::Closed, 0));
+    fail(&b).await;
+    fail(&b).await;
+    // count(10) with its min_calls of 10 would still be closed after 5 calls.
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "2 of the last 2 calls failed"
+    );
+
+    // While open, a change of window keeps it open, with what opened it and the rest
+    // of its open period.
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let opened = b.metrics();
+    apply("[circuit_breaker.cfg-b-window-live]\nwindow = \"count(10)\"");
+    assert_eq!(b.state(), CircuitState::Open);
+    assert_eq!(
+        (b.metrics().calls, b.metrics().failures),
+        (opened.calls, opened.failures)
+    );
+    assert_eq!(
+        retry_after(b.call(async { Ok::<(), E>(()) }).await),
+        Some(Duration::from_secs(40))
+    );
+    // The trial closes it into the new window, whose min_calls is capped anew (10,
+    // not the 2 of the smaller window): two failures decide nothing now.
+    tokio::time::advance(Duration::from_secs(40)).await;
+    succeed(&b).await;
+    assert_eq!(b.state(), CircuitState::Closed);
+    fail(&b).await;
+    fail(&b).await;
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().calls, 2);
+}
+
+#[cfg(not(feature = "quanta"))] // paused time drives the time window
+#[tokio::test(start_paused = true)]
+async fn a_time_window_takes_effect_live() {
+    let b = CircuitBreaker::builder("cfg-b-window-time")
+        .window(Window::Count(100))
+        .min_calls(2)
+        .failure_rate(0.5)
+        .register()
+        .unwrap();
+    apply("[circuit_breaker.cfg-b-window-time]\nwindow = \"time(10s)\"");
+    fail(&b).await;
+    tokio::time::advance(Duration::from_secs(11)).await;
+    // The first failure has left the 10s window: one call, below min_calls (a
+    // count window would hold both and open).
+    fail(&b).await;
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(b.metrics().calls, 1);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    fail(&b).await;
+    assert_eq!(
+        b.state(),
+        CircuitState::Open,
+        "2 of 2 calls in the last 10s"
+    );
+    // And back to a count window, live: the open state is kept.
+    apply("[circuit_breaker.cfg-b-window-time]\nwindow = \"count(3)\"");
+    assert_eq!(b.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breakers_take_settings_before_first_use() {
+    apply("[circuit_breaker.cfg-k-pending]\nmin_calls = 2\nfailure_rate = 0.5");
+    let keyed = CircuitBreaker::builder("cfg-k-pending")
+        .window(Window::Count(10))
+        .keyed()
+        .max_keys(10)
+        .register()
+        .unwrap();
+    for _ in 0..2 {
+        let _ = keyed.call("a", async { Err::<(), E>(E::Failed) }).await;
+    }
+    // The builder's count(10) would need 10 calls.
+    assert_eq!(keyed.get(&"a").unwrap().state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_live_change_reaches_the_keys_a_keyed_breaker_holds_keeping_their_state() {
+    let keyed = CircuitBreaker::builder("cfg-k-live")
+        .window(Window::Count(10))
+        .failure_rate(1.0)
+        .open_for(Duration::from_secs(60))
+        .keyed()
+        .max_keys(10)
+        .register()
+        .unwrap();
+    let call = |key: &'static str, failed: bool| {
+        let keyed = keyed.clone();
+        async move {
+            keyed
+                .call(
+                    key,
+                    async move { if failed { Err(E::Failed) } else { Ok(()) } },
+                )
+                .await
+        }
+    };
+    for _ in 0..10 {
+        let _ = call("open", true).await;
+    }
+    assert_eq!(keyed.get(&"open").unwrap().state(), CircuitState::Open);
+    for _ in 0..2 {
+        let _ = call("closed", true).await;
+    }
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let report =
+        apply("[circuit_breaker.cfg-k-live]\nfailure_rate = 0.5\nmin_calls = 3\nopen_for = \"5s\"");
+    assert!(!report.is_pending(PolicyKind::CircuitBreaker, "cfg-k-live"));
+    // The open key stays open for the rest of its period...
+    assert_eq!(
+        retry_after(call("open", false).await),
+        Some(Duration::from_secs(50))
+    );
+    // ...the closed key keeps its window (2 failures) and takes the new thresholds:
+    // a third failure is 3 calls, 100% >= 50% (before: 10 calls needed)...
+    assert_eq!(keyed.get(&"closed").unwrap().metrics().calls, 2);
+    let _ = call("closed", true).await;
+    assert_eq!(keyed.get(&"closed").unwrap().state(), CircuitState::Open);
+    assert_eq!(
+        retry_after(call("closed", false).await),
+        Some(Duration::from_secs(5))
+    );
+    // ...and a key that comes after the change has the new settings too.
+    for _ in 0..3 {
+        let _ = call("new", true).await;
+    }
+    assert_eq!(keyed.get(&"new").unwrap().state(), CircuitState::Open);
+}
+
+#[resilience_runtime::circuit_breaker(name = "cfg-k-attr", key = tenant, window = count(10), failure_rate = 1.0)]
+async fn per_tenant(tenant: &'static str, fail: bool) -> Result<(), E> {
+    if fail { Err(E::Failed) } else { Ok(()) }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_keyed_attribute_breaker_changes_live() {
+    for _ in 0..2 {
+        assert_eq!(per_tenant("t", true).await, Err(E::Failed));
+    }
+    apply("[circuit_breaker.cfg-k-attr]\nmin_calls = 3\nfailure_rate = 0.5");
+    assert_eq!(per_tenant("t", true).await, Err(E::Failed));
+    assert!(retry_after(per_tenant("t", false).await).is_some());
+    assert_eq!(
+        per_tenant("u", false).await,
+        Ok(()),
+        "other keys stay closed"
+    );
+}
+
 // ---------------------------------------------------------------------------------
 // Rate limiter
 // ---------------------------------------------------------------------------------

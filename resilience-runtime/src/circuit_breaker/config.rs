@@ -66,6 +66,10 @@ pub(crate) struct Config {
     pub(crate) window: Window,
     /// Already capped at `N` for `Window::Count(N)`.
     pub(crate) min_calls: u32,
+    /// `min_calls` as given, before the cap: a live change of window caps it anew
+    /// (feature `config`).
+    #[cfg(feature = "config")]
+    pub(crate) min_calls_given: Option<u32>,
     pub(crate) consecutive_failures: Option<u32>,
     pub(crate) slow_call: Option<Duration>,
     pub(crate) slow_call_rate: f64,
@@ -415,7 +419,7 @@ impl CircuitBreakerBuilder {
     pub(crate) fn configured(self) -> Self {
         #[cfg(feature = "config")]
         if let Some(s) = crate::integrations::config::breaker(&self.name) {
-            return s.over(self, false);
+            return s.over(self);
         }
         self
     }
@@ -544,6 +548,8 @@ impl CircuitBreakerBuilder {
             failure_rate: rate(self.failure_rate, 0.5),
             window,
             min_calls,
+            #[cfg(feature = "config")]
+            min_calls_given: self.min_calls,
             consecutive_failures: self.consecutive_failures.map(|n| n.max(1)),
             slow_call: self.slow_call,
             slow_call_rate,
@@ -624,7 +630,7 @@ impl CircuitBreakerBuilder {
         let mut b = CircuitBreakerBuilder::new(name);
         b.failure_rate = config.failure_rate;
         b.window = config.window;
-        b.min_calls = Some(config.min_calls);
+        b.min_calls = config.min_calls_given;
         b.consecutive_failures = config.consecutive_failures;
         b.slow_call = config.slow_call;
         b.slow_call_rate = config.slow_call.map(|_| config.slow_call_rate);
@@ -644,19 +650,28 @@ impl CircuitBreakerBuilder {
 
 #[cfg(feature = "config")]
 impl CircuitBreaker {
-    /// The configuration in force with `s` over it (the window kept), checked as
-    /// `build()` checks.
+    /// The configuration in force with `s` over it, checked as `build()` checks.
     pub(crate) fn reconfigured(
         &self,
         s: &crate::integrations::config::BreakerSettings,
     ) -> Result<Config, ConfigError> {
-        let current = self.shared.config.get();
-        let builder = CircuitBreakerBuilder::rebuilt(self.shared.name.clone(), &current);
-        Ok(s.over(builder, true).check()?.1)
+        reconfigured(&self.shared.name, &self.shared.config, s)
     }
 
     /// Puts a checked configuration in force, keeping the breaker's state.
-    pub(crate) fn reconfigure(&self, next: Config) {
+    pub(crate) fn reconfigure(&self, next: Arc<Config>) {
         self.shared.reconfigure(next);
     }
+}
+
+/// `cell`'s configuration with `s` over it, checked as `build()` checks.
+#[cfg(feature = "config")]
+pub(crate) fn reconfigured(
+    name: &Cow<'static, str>,
+    cell: &ConfigCell,
+    s: &crate::integrations::config::BreakerSettings,
+) -> Result<Config, ConfigError> {
+    let current = cell.get();
+    let builder = CircuitBreakerBuilder::rebuilt(name.clone(), &current);
+    Ok(s.over(builder).check()?.1)
 }

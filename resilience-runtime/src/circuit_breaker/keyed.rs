@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use super::config::Config;
+use super::config::{Config, ConfigCell};
 use super::{CircuitBreaker, CircuitBreakerBuilder};
 use crate::config::ConfigError;
 use crate::events::PolicyKind;
@@ -65,7 +65,9 @@ pub struct KeyedCircuitBreaker {
 
 struct Inner {
     name: Cow<'static, str>,
-    config: Arc<Config>,
+    /// What a new key's breaker is created with; configuration (feature `config`)
+    /// replaces it and reconfigures every key's breaker alike.
+    config: ConfigCell,
     /// Every key's breaker counts here: a keyed breaker is one policy in listings.
     stats: Arc<Stats>,
     map: KeyedMap<CircuitBreaker>,
@@ -175,7 +177,7 @@ impl KeyedCircuitBreaker {
             inner: Arc::new(Inner {
                 stats: Arc::new(Stats::new(PolicyKind::CircuitBreaker, name.clone())),
                 name,
-                config: Arc::new(config),
+                config: ConfigCell::new(Arc::new(config)),
                 map: KeyedMap::new(max_keys),
             }),
         }
@@ -187,7 +189,7 @@ impl KeyedCircuitBreaker {
         });
         let inner = &keyed.inner;
         if existed
-            && (!inner.config.same_settings(&config)
+            && (!inner.config.get().same_settings(&config)
                 || !config.listeners.is_empty()
                 || inner.map.max_keys() != max_keys)
         {
@@ -234,10 +236,12 @@ impl KeyedCircuitBreaker {
     where
         K: crate::PolicyKey,
     {
+        // The configuration is read under the shard's lock (`make` runs there), so a
+        // live change either reaches the new breaker in the map or came before it.
         self.inner.map.get_or_insert_with(key, || {
             CircuitBreaker::from_config(
                 self.inner.name.clone(),
-                self.inner.config.clone(),
+                Arc::clone(&self.inner.config.get()),
                 Some(self.inner.stats.clone()),
             )
         })
@@ -317,5 +321,28 @@ impl KeyedCircuitBreaker {
         E: FromRejection,
     {
         self.breaker(&key).call_blocking_with(record_if, f)
+    }
+}
+
+#[cfg(feature = "config")]
+impl KeyedCircuitBreaker {
+    /// The configuration in force with `s` over it, checked as `build()` checks.
+    pub(crate) fn reconfigured(
+        &self,
+        s: &crate::integrations::config::BreakerSettings,
+    ) -> Result<Config, ConfigError> {
+        super::config::reconfigured(&self.inner.name, &self.inner.config, s)
+    }
+
+    /// Puts a checked configuration in force for keys to come, then for every key
+    /// held, each keeping its state (as [`CircuitBreaker`]'s live change does).
+    pub(crate) fn reconfigure(&self, next: Config) {
+        let next = Arc::new(next);
+        // First the keys to come, then the keys held: a key created meanwhile either
+        // read the new configuration or is in the map by the time `values` looks.
+        self.inner.config.set(next.clone());
+        for breaker in self.inner.map.values() {
+            breaker.reconfigure(next.clone());
+        }
     }
 }

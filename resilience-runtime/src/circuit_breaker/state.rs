@@ -133,7 +133,7 @@ pub(crate) struct Shared {
     pub(crate) stats: std::sync::Arc<Stats>,
     pub(crate) config: super::config::ConfigCell,
     head: CachePadded<Head>,
-    window: Window,
+    window: WindowCell,
     consecutive: CachePadded<AtomicU32>,
     rejections: CachePadded<AtomicU64>,
     /// Slow failures among the half-open trials, which the word has no room for:
@@ -172,6 +172,92 @@ enum Window {
     Time(TimeWindow),
 }
 
+impl Window {
+    fn new(shape: WindowConfig) -> Self {
+        match shape {
+            WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
+            WindowConfig::Time(period) => Window::Time(TimeWindow::new(nanos_of(period))),
+        }
+    }
+}
+
+/// The closed state's window: inline and fixed without feature `config`.
+#[cfg(not(feature = "config"))]
+struct WindowCell(Window);
+
+#[cfg(not(feature = "config"))]
+impl WindowCell {
+    fn new(window: Window) -> Self {
+        WindowCell(window)
+    }
+
+    #[inline(always)]
+    fn get(&self) -> &Window {
+        &self.0
+    }
+}
+
+/// The closed state's window, which configuration may replace by one of another kind
+/// or size (feature `config`): calls read it through one pointer load, no lock and no
+/// reference count.
+///
+/// A replaced window is not freed: a call may still be recording into the window it
+/// read before the change. Every window is kept until the breaker is dropped, one per
+/// shape: a shape configured again gets its earlier window back, emptied, so memory is
+/// bounded by the number of distinct shapes, not by the number of changes.
+#[cfg(feature = "config")]
+struct WindowCell {
+    /// Points into one of `kept`'s windows; only ever read through `&`.
+    current: std::sync::atomic::AtomicPtr<Window>,
+    kept: std::sync::Mutex<Vec<(WindowConfig, std::sync::Arc<Window>)>>,
+}
+
+#[cfg(feature = "config")]
+impl WindowCell {
+    fn new(window: Window, shape: WindowConfig) -> Self {
+        let window = std::sync::Arc::new(window);
+        WindowCell {
+            current: std::sync::atomic::AtomicPtr::new(std::sync::Arc::as_ptr(&window).cast_mut()),
+            kept: std::sync::Mutex::new(vec![(shape, window)]),
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self) -> &Window {
+        let window = self.current.load(std::sync::atomic::Ordering::Acquire);
+        // SAFETY: `current` always points to a window owned by an `Arc` in `kept`,
+        // which is never removed from it while `self` lives (windows are only added),
+        // so the window outlives the borrow of `self`; it is only ever accessed
+        // through shared references (its state is atomics), and the `Acquire` load
+        // pairs with the `Release` store that published it, fully built.
+        unsafe { &*window }
+    }
+
+    /// Puts a window of `shape` in force: the one kept for that shape, emptied, or a
+    /// new one.
+    fn replace(&self, shape: WindowConfig) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let window = match kept.iter().find(|(s, _)| *s == shape) {
+            Some((_, window)) => {
+                match &**window {
+                    Window::Count(w) => w.clear(),
+                    Window::Time(w) => w.clear(),
+                }
+                window.clone()
+            }
+            None => {
+                let window = std::sync::Arc::new(Window::new(shape));
+                kept.push((shape, window.clone()));
+                window
+            }
+        };
+        self.current.store(
+            std::sync::Arc::as_ptr(&window).cast_mut(),
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+}
+
 /// What `metrics()` reports: the counts, their slow failures (kept apart from the
 /// counts that decide), and whether the counts are enough for a decision.
 #[derive(Debug, Clone, Copy, Default)]
@@ -199,10 +285,7 @@ impl Shared {
         keyed: bool,
         #[cfg(not(loom))] me: std::sync::Weak<Shared>,
     ) -> Self {
-        let window = match config.window {
-            WindowConfig::Count(n) => Window::Count(CountWindow::new(n)),
-            WindowConfig::Time(period) => Window::Time(TimeWindow::new(nanos_of(period))),
-        };
+        let window = Window::new(config.window);
         let timed = config.slow_call.is_some();
         Shared {
             name,
@@ -212,7 +295,10 @@ impl Shared {
                 open_until: AtomicU64::new(0),
             }),
             clocked: LiveFlag::new(timed || matches!(window, Window::Time(_))),
-            window,
+            #[cfg(not(feature = "config"))]
+            window: WindowCell::new(window),
+            #[cfg(feature = "config")]
+            window: WindowCell::new(window, config.window),
             consecutive: CachePadded(AtomicU32::new(0)),
             rejections: CachePadded(AtomicU64::new(0)),
             trial_slow_failed: AtomicU64::new(0),
@@ -330,7 +416,7 @@ impl Shared {
         match kind {
             Kind::Closed(tag) => {
                 if !failed && !self.clocked.load(Ordering::Relaxed) {
-                    if let Window::Count(window) = &self.window {
+                    if let Window::Count(window) = self.window.get() {
                         if window.is_clean() {
                             // A success into a window of successes changes nothing.
                             self.end_streak();
@@ -415,7 +501,7 @@ impl Shared {
                 (Some(now), slow)
             }
             Took::Measured(took) => {
-                let now = matches!(self.window, Window::Time(_)).then(crate::clock::now);
+                let now = matches!(self.window.get(), Window::Time(_)).then(crate::clock::now);
                 (now, self.config.get().slow_call.is_some_and(|t| took > t))
             }
         }
@@ -431,7 +517,7 @@ impl Shared {
     /// it) and was `slow` or not.
     #[inline(always)]
     fn record_closed(&self, tag: u64, failed: bool, now: Option<crate::clock::Stamp>, slow: bool) {
-        let counts = match &self.window {
+        let counts = match self.window.get() {
             Window::Count(window) => {
                 if !failed && !slow && window.is_clean() {
                     self.end_streak();
@@ -618,7 +704,7 @@ impl Shared {
 
     /// The window now, as `metrics()` reports it.
     fn window_described(&self) -> Described {
-        let (counts, slow_failed) = match &self.window {
+        let (counts, slow_failed) = match self.window.get() {
             Window::Count(window) => {
                 let c = window.counts();
                 (c, window.slow_failed(c))
@@ -805,7 +891,7 @@ impl Shared {
 
     /// Empties the window and ends the failure streak.
     fn clear_window(&self) {
-        match &self.window {
+        match self.window.get() {
             Window::Count(window) => window.clear(),
             Window::Time(window) => window.clear(),
         }
@@ -988,11 +1074,16 @@ impl Shared {
 
 #[cfg(feature = "config")]
 impl Shared {
-    /// Puts a checked configuration in force (feature `config`), keeping the state,
-    /// the window (whose kind and size `next` keeps), the streak and an open period
-    /// under way; the next opening lasts `next.open_for` unless re-openings have
-    /// grown it.
-    pub(crate) fn reconfigure(&self, next: Config) {
+    /// Puts a checked configuration in force (feature `config`), keeping the state
+    /// (closed, open with the rest of its open period and what opened it, half-open
+    /// with its trials), the failure streak and the open time grown by re-openings;
+    /// the next opening lasts `next.open_for` unless re-openings have grown it.
+    ///
+    /// A window of the same kind and size is kept as it is. A new kind or size takes
+    /// effect at once with an empty window of that shape: outcomes recorded under
+    /// one shape do not translate into another (the last 100 calls say nothing of the
+    /// last 60 seconds), and the state they led to is kept.
+    pub(crate) fn reconfigure(&self, next: std::sync::Arc<Config>) {
         let mut cold = self.cold();
         let before = self.config.get();
         if cold.open_for == before.open_for {
@@ -1002,16 +1093,23 @@ impl Shared {
         } else {
             cold.open_for = next.open_for;
         }
+        let reshaped = before.window != next.window;
         drop(before);
+        if reshaped {
+            // Under the cold mutex: no transition clears the old window meanwhile.
+            self.window.replace(next.window);
+        }
         let timed = next.slow_call.is_some();
         self.streak_limit
             .store(next.consecutive_failures.unwrap_or(0), Ordering::Relaxed);
         self.timed.store(timed, Ordering::Relaxed);
+        // After the window: a call that reads the old flag still matches on the window
+        // it finds, and reads the clock if that one needs it.
         self.clocked.store(
-            timed || matches!(self.window, Window::Time(_)),
+            timed || matches!(self.window.get(), Window::Time(_)),
             Ordering::Relaxed,
         );
-        self.config.set(std::sync::Arc::new(next));
+        self.config.set(next);
     }
 }
 

@@ -853,12 +853,11 @@ impl BreakerSettings {
     pub(crate) fn over(
         &self,
         mut b: crate::circuit_breaker::CircuitBreakerBuilder,
-        keep_window: bool,
     ) -> crate::circuit_breaker::CircuitBreakerBuilder {
         if let Some(x) = self.failure_rate {
             b = b.failure_rate(x);
         }
-        if let (Some(w), false) = (self.window, keep_window) {
+        if let Some(w) = self.window {
             b = b.window(w);
         }
         if let Some(x) = self.min_calls {
@@ -1097,14 +1096,19 @@ pub fn apply(settings: Settings) -> Result<ConfigReport, ConfigError> {
     }
     // Live policies: their new settings, checked against what they have.
     let mut live_breakers = Vec::new();
+    let mut live_keyed_breakers = Vec::new();
     for (name, s) in &merged.breakers {
+        let at = At {
+            table: "circuit_breaker",
+            name,
+        };
         if let Some(b) = crate::registry::circuit_breaker(name) {
-            let at = At {
-                table: "circuit_breaker",
-                name,
-            };
             let next = b.reconfigured(s).map_err(|e| at.err(e.field, e.reason))?;
             live_breakers.push((b, next));
+        }
+        if let Some(b) = crate::circuit_breaker::keyed_registry().get(name) {
+            let next = b.reconfigured(s).map_err(|e| at.err(e.field, e.reason))?;
+            live_keyed_breakers.push((b, next));
         }
     }
     let mut live_limiters = Vec::new();
@@ -1162,10 +1166,14 @@ pub fn apply(settings: Settings) -> Result<ConfigReport, ConfigError> {
         }
     };
     for (b, next) in live_breakers {
+        b.reconfigure(Arc::new(next));
+    }
+    for (b, next) in live_keyed_breakers {
         b.reconfigure(next);
     }
     for (name, _) in &merged.breakers {
-        let live = crate::registry::circuit_breaker(name).is_some();
+        let live = crate::registry::circuit_breaker(name).is_some()
+            || crate::circuit_breaker::keyed_registry().get(name).is_some();
         note(PolicyKind::CircuitBreaker, name, live);
     }
     for (l, next) in live_limiters {
