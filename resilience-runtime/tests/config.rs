@@ -547,6 +547,178 @@ async fn the_attribute_bulkhead_takes_pending_settings_on_first_call() {
     ));
 }
 
+/// Holds one of `b`'s slots until the sender is dropped or sent to.
+fn hold(
+    b: &Bulkhead,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), E>>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let b = b.clone();
+    let task = tokio::spawn(async move {
+        b.call(async move {
+            let _ = rx.await;
+            Ok::<(), E>(())
+        })
+        .await
+    });
+    (tx, task)
+}
+
+/// A call that would wait for a slot: refused at once (no time passes) or not.
+async fn refused_at_once(b: &Bulkhead) -> bool {
+    let start = tokio::time::Instant::now();
+    let r = tokio::time::timeout(ms(1), b.call(async { Ok::<(), E>(()) })).await;
+    matches!(r, Ok(Err(E::Rejected(Rejection::BulkheadFull { .. }))))
+        && start.elapsed() == Duration::ZERO
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_waiting_applies_before_first_use() {
+    apply("[bulkhead.cfg-h-waiting-pending]\nmax_waiting = 1");
+    let b = Bulkhead::builder("cfg-h-waiting-pending")
+        .max_concurrent(1)
+        .max_wait(Duration::from_secs(10))
+        .register()
+        .unwrap();
+    let (release, running) = hold(&b);
+    tokio::task::yield_now().await;
+    let (_never, waiter) = hold(&b);
+    tokio::task::yield_now().await;
+    assert_eq!((b.metrics().in_flight, b.metrics().waiting), (1, 1));
+    // The builder's line is unbounded; the configured one holds one waiter.
+    assert!(refused_at_once(&b).await);
+    release.send(()).unwrap();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    drop(_never);
+    assert_eq!(waiter.await.unwrap(), Ok(()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_waiting_changes_live_keeping_the_calls_that_wait() {
+    let b = Bulkhead::builder("cfg-h-waiting-live")
+        .max_concurrent(1)
+        .max_wait(Duration::from_secs(10))
+        .register()
+        .unwrap();
+    let (release, running) = hold(&b);
+    tokio::task::yield_now().await;
+    let waiters: Vec<_> = (0..2).map(|_| hold(&b)).collect();
+    tokio::task::yield_now().await;
+    assert_eq!(b.metrics().waiting, 2);
+    apply("[bulkhead.cfg-h-waiting-live]\nmax_waiting = 1");
+    assert_eq!(b.max_waiting(), 1);
+    // Both waiters keep their place; a newcomer is refused at once.
+    assert_eq!((b.metrics().in_flight, b.metrics().waiting), (1, 2));
+    assert!(refused_at_once(&b).await);
+    apply("[bulkhead.cfg-h-waiting-live]\nmax_waiting = 3");
+    let (_third, third) = hold(&b);
+    tokio::task::yield_now().await;
+    assert_eq!(
+        b.metrics().waiting,
+        3,
+        "a raised bound lets a newcomer wait"
+    );
+    release.send(()).unwrap();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    for (tx, task) in waiters {
+        drop(tx);
+        assert_eq!(task.await.unwrap(), Ok(()));
+    }
+    drop(_third);
+    assert_eq!(third.await.unwrap(), Ok(()));
+}
+
+async fn failures(b: &Bulkhead, n: usize) {
+    for _ in 0..n {
+        let _ = b.call(async { Err::<(), E>(E::Failed) }).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_bounds_apply_before_first_use() {
+    apply(
+        "[bulkhead.cfg-h-bounds-pending]\nmax_concurrent = \"adaptive(initial = 4, min = 2, max = 5)\"",
+    );
+    let b = Bulkhead::builder("cfg-h-bounds-pending")
+        .adaptive(
+            resilience_runtime::bulkhead::Adaptive::new(10, 1, 100)
+                .algorithm(resilience_runtime::bulkhead::AdaptiveAlgorithm::Aimd),
+        )
+        .register()
+        .unwrap();
+    assert_eq!(b.limit(), 4);
+    // Each failure takes 10% off; the configured floor holds (the builder's is 1).
+    failures(&b, 30).await;
+    assert_eq!(b.limit(), 2);
+    let a = b.adaptive().unwrap();
+    assert_eq!((a.min(), a.max()), (2, 5));
+    assert_eq!(
+        a.get_algorithm(),
+        resilience_runtime::bulkhead::AdaptiveAlgorithm::Aimd,
+        "configuration gives bounds, not an algorithm"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn adaptive_bounds_change_live_keeping_the_estimate() {
+    let b = Bulkhead::builder("cfg-h-bounds-live")
+        .adaptive(resilience_runtime::bulkhead::Adaptive::new(10, 1, 100))
+        .register()
+        .unwrap();
+    failures(&b, 5).await;
+    assert_eq!(b.limit(), 5, "10 x 0.9^5 = 5.9");
+    let (release, running) = hold(&b);
+    tokio::task::yield_now().await;
+    apply(
+        "[bulkhead.cfg-h-bounds-live]\nmax_concurrent = \"adaptive(initial = 20, min = 7, max = 50)\"",
+    );
+    // Raised into the new floor at once (not restarted at `initial`), the running
+    // call kept.
+    assert_eq!(b.limit(), 7);
+    assert_eq!(b.metrics().in_flight, 1);
+    let a = b.adaptive().unwrap();
+    assert_eq!((a.min(), a.max()), (7, 50));
+    release.send(()).unwrap();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    failures(&b, 30).await;
+    assert_eq!(b.limit(), 7, "the new floor holds (the old one was 1)");
+    apply(
+        "[bulkhead.cfg-h-bounds-live]\nmax_concurrent = \"adaptive(initial = 1, min = 1, max = 3)\"",
+    );
+    assert_eq!(b.limit(), 3, "lowered under the new ceiling at once");
+
+    // A live bulkhead keeps its kind of limit: a fixed one is refused, nothing changes.
+    let e =
+        config::apply_toml("[bulkhead.cfg-h-bounds-live]\nmax_concurrent = 9\nmax_wait = \"1s\"")
+            .unwrap_err();
+    assert_eq!(e.field, "max_concurrent");
+    assert!(
+        e.to_string()
+            .contains("adaptive limit (now 3, within 1..=3)"),
+        "{e}"
+    );
+    assert_eq!((b.limit(), b.max_wait()), (3, Duration::ZERO));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fixed_bulkhead_in_use_refuses_an_adaptive_limit() {
+    let b = Bulkhead::builder("cfg-h-kind")
+        .max_concurrent(4)
+        .register()
+        .unwrap();
+    let e = config::apply_toml(
+        "[bulkhead.cfg-h-kind]\nmax_concurrent = \"adaptive(initial = 2, min = 1, max = 9)\"",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid bulkhead configuration: [bulkhead.cfg-h-kind] `max_concurrent` cannot turn a bulkhead in use with a fixed limit (4) into an adaptive one; write a whole number (the kind of limit is chosen when the bulkhead is created)"
+    );
+    assert!(b.adaptive().is_none());
+}
+
 // ---------------------------------------------------------------------------------
 // Timeout
 // ---------------------------------------------------------------------------------

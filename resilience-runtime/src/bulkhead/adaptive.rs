@@ -135,6 +135,16 @@ impl Estimator {
         }
     }
 
+    /// New bounds (feature `config`): the limit is kept, brought within them;
+    /// returns it. The baseline and the samples seen stay.
+    #[cfg(feature = "config")]
+    pub(crate) fn set_bounds(&mut self, min: usize, max: usize) -> usize {
+        self.min = min as f64;
+        self.max = max as f64;
+        self.limit = self.limit.clamp(self.min, self.max);
+        self.limit as usize
+    }
+
     /// Takes one finished call into account; returns the new limit.
     pub(crate) fn sample(&mut self, latency: Duration, ok: bool, in_flight: usize) -> usize {
         let latency = latency.as_secs_f64();

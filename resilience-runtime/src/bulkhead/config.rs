@@ -51,6 +51,17 @@ impl BulkheadBuilder {
         self
     }
 
+    /// [`adaptive`](Self::adaptive), keeping the algorithm an earlier `adaptive`
+    /// chose: configuration (feature `config`) gives bounds, not an algorithm.
+    #[cfg(feature = "config")]
+    pub(crate) fn adaptive_bounds(self, adaptive: Adaptive) -> Self {
+        let adaptive = match self.limit {
+            Some(Limit::Adaptive(old)) => adaptive.algorithm(old.algorithm),
+            _ => adaptive,
+        };
+        self.adaptive(adaptive)
+    }
+
     /// How long a call may wait for a slot when all are taken; waiters are served first
     /// come, first served. Default zero: refused at once, like Resilience4j's
     /// `maxWaitDuration = 0`. `Duration::MAX` waits without a time limit.

@@ -169,19 +169,30 @@ fn nanos(d: Duration) -> u64 {
 #[cfg(feature = "config")]
 impl Bulkhead {
     /// Puts configured settings in force: a fixed limit (raised: waiters admitted at
-    /// once; lowered: running calls finish) and `max_wait`. An adaptive bulkhead's
-    /// limit keeps following its estimator.
+    /// once; lowered: running calls finish), an adaptive limit's bounds (the limit
+    /// moved within them at once, its estimate kept; `initial` only counts at
+    /// creation), `max_wait` and `max_waiting` (calls already waiting keep their
+    /// place). The kind of limit, fixed or adaptive, is the one the bulkhead was
+    /// created with (`apply` refuses another).
     pub(crate) fn reconfigure(
         &self,
         limit: Option<crate::integrations::config::BulkheadLimit>,
         max_wait: Option<Duration>,
+        max_waiting: Option<usize>,
     ) {
         use crate::integrations::config::BulkheadLimit;
-        if let (Some(BulkheadLimit::Fixed(n)), None) = (limit, &self.inner.adaptive) {
-            self.inner.slots.set_limit(n);
+        match (limit, &self.inner.adaptive) {
+            (Some(BulkheadLimit::Fixed(n)), None) => self.inner.slots.set_limit(n),
+            (Some(BulkheadLimit::Adaptive(a)), Some(adaptive)) => {
+                adaptive.set_bounds(&self.inner.slots, &self.inner.stats, a.min, a.max);
+            }
+            _ => {}
         }
         if let Some(d) = max_wait {
             self.inner.live_wait.store(nanos(d), Ordering::Relaxed);
+        }
+        if let Some(n) = max_waiting {
+            self.inner.slots.set_max_waiting(n);
         }
     }
 }
@@ -189,10 +200,56 @@ impl Bulkhead {
 /// An adaptive limit's configuration and estimate.
 struct AdaptiveLimit {
     config: Adaptive,
+    /// `min << 32 | max` as configuration changed them (feature `config`; both fit
+    /// in 32 bits, `MAX_CONCURRENT` being `u32::MAX`), read together.
+    #[cfg(feature = "config")]
+    bounds: AtomicU64,
     estimator: Mutex<Estimator>,
 }
 
 impl AdaptiveLimit {
+    fn new(config: Adaptive) -> Self {
+        AdaptiveLimit {
+            config,
+            #[cfg(feature = "config")]
+            bounds: AtomicU64::new(((config.min as u64) << 32) | config.max as u64),
+            estimator: Mutex::new(Estimator::new(&config)),
+        }
+    }
+
+    /// The configuration in force (its bounds as configuration last set them).
+    fn config(&self) -> Adaptive {
+        #[cfg(feature = "config")]
+        {
+            let bounds = self.bounds.load(Ordering::Relaxed);
+            Adaptive {
+                min: (bounds >> 32) as usize,
+                max: (bounds & u64::from(u32::MAX)) as usize,
+                ..self.config
+            }
+        }
+        #[cfg(not(feature = "config"))]
+        self.config
+    }
+
+    /// New bounds (feature `config`): the limit is brought within them at once.
+    #[cfg(feature = "config")]
+    fn set_bounds(&self, slots: &Slots, stats: &Stats, min: usize, max: usize) {
+        // The only caller that waits for the estimator: samples only try it.
+        let mut estimator = self.estimator.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = estimator.set_bounds(min, max);
+        self.bounds
+            .store(((min as u64) << 32) | max as u64, Ordering::Relaxed);
+        drop(estimator);
+        // A sample that computed its limit under the old bounds may still store it
+        // after this; the next sample brings it within the new ones.
+        let from = slots.limit();
+        if limit != from {
+            slots.set_limit(limit);
+            stats.emit(|| EventKind::LimitChanged { from, to: limit });
+        }
+    }
+
     /// Feeds one finished call to the estimator, unless another thread is at it.
     fn sample(&self, slots: &Slots, stats: &Stats, latency: Duration, ok: bool, in_flight: usize) {
         if let Ok(mut estimator) = self.estimator.try_lock() {
@@ -233,13 +290,7 @@ impl Bulkhead {
     fn from_builder(b: BulkheadBuilder) -> Self {
         let (initial, adaptive) = match b.limit {
             Some(Limit::Fixed(n)) => (n, None),
-            Some(Limit::Adaptive(a)) => (
-                a.initial,
-                Some(AdaptiveLimit {
-                    config: a,
-                    estimator: Mutex::new(Estimator::new(&a)),
-                }),
-            ),
+            Some(Limit::Adaptive(a)) => (a.initial, Some(AdaptiveLimit::new(a))),
             None => (1, None),
         };
         Bulkhead {
@@ -272,7 +323,7 @@ impl Bulkhead {
 
     /// The adaptive limit's configuration, if the limit is adaptive.
     pub fn adaptive(&self) -> Option<Adaptive> {
-        self.inner.adaptive.as_ref().map(|a| a.config)
+        self.inner.adaptive.as_ref().map(AdaptiveLimit::config)
     }
 
     /// How long a call may wait for a slot.
@@ -349,12 +400,13 @@ impl Inner {
             s.waiting()
         );
         if let Some(a) = &self.adaptive {
+            let a = a.config();
             let _ = write!(
                 text,
                 " (adaptive limit, now {}, within {}..={})",
                 self.slots.limit(),
-                a.config.min,
-                a.config.max
+                a.min,
+                a.max
             );
         }
         let max_waiting = self.slots.max_waiting();

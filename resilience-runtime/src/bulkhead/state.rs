@@ -95,7 +95,11 @@ pub(crate) enum Polled {
 pub(crate) struct Slots {
     state: AtomicU64,
     limit: AtomicUsize,
+    #[cfg(not(feature = "config"))]
     max_waiting: usize,
+    /// Configuration may change it (feature `config`); read under the queue's lock.
+    #[cfg(feature = "config")]
+    max_waiting: AtomicUsize,
     queue: Mutex<Queue>,
 }
 
@@ -105,7 +109,10 @@ impl Slots {
         Slots {
             state: AtomicU64::new(0),
             limit: AtomicUsize::new(limit.clamp(1, MAX_LIMIT)),
+            #[cfg(not(feature = "config"))]
             max_waiting: max_waiting.min(MAX_WAITING),
+            #[cfg(feature = "config")]
+            max_waiting: AtomicUsize::new(max_waiting.min(MAX_WAITING)),
             queue: Mutex::new(Queue::new()),
         }
     }
@@ -118,8 +125,20 @@ impl Slots {
         self.limit.load(Ordering::Relaxed)
     }
 
+    #[inline(always)]
     pub(crate) fn max_waiting(&self) -> usize {
+        #[cfg(feature = "config")]
+        return self.max_waiting.load(Ordering::Relaxed);
+        #[cfg(not(feature = "config"))]
         self.max_waiting
+    }
+
+    /// Sets how many calls may wait (feature `config`): calls already waiting keep
+    /// their place even above a lowered bound; only newcomers are refused.
+    #[cfg(feature = "config")]
+    pub(crate) fn set_max_waiting(&self, n: usize) {
+        self.max_waiting
+            .store(n.min(MAX_WAITING), Ordering::Relaxed);
     }
 
     /// Takes a slot if one is free and nobody waits: the lock-free fast path.
@@ -164,7 +183,7 @@ impl Slots {
             let free = (s & IN_FLIGHT) < self.limit.load(Ordering::Relaxed) as u64;
             let (next, queued) = if waiting == 0 && free {
                 (s + 1, false)
-            } else if may_wait && waiting < self.max_waiting {
+            } else if may_wait && waiting < self.max_waiting() {
                 (s + ONE_WAITER, true)
             } else {
                 return Enqueued::Full(Snapshot(s));
@@ -314,7 +333,7 @@ impl std::fmt::Debug for Slots {
             .field("waiting", &s.waiting())
             .field("closed", &s.closed())
             .field("limit", &self.limit())
-            .field("max_waiting", &self.max_waiting)
+            .field("max_waiting", &self.max_waiting())
             .finish()
     }
 }

@@ -915,7 +915,7 @@ impl BulkheadSettings {
     ) -> crate::bulkhead::BulkheadBuilder {
         match self.max_concurrent {
             Some(BulkheadLimit::Fixed(n)) => b = b.max_concurrent(n),
-            Some(BulkheadLimit::Adaptive(a)) => b = b.adaptive(a),
+            Some(BulkheadLimit::Adaptive(a)) => b = b.adaptive_bounds(a),
             None => {}
         }
         if let Some(x) = self.max_wait {
@@ -1057,6 +1057,35 @@ pub fn apply_toml(text: &str) -> Result<ConfigReport, ConfigError> {
     apply(settings)
 }
 
+/// A live bulkhead keeps the kind of limit it was created with: its running calls
+/// hold slots of that limit, and an adaptive one's estimate has no fixed counterpart.
+fn check_limit_kind(
+    at: At<'_>,
+    limit: Option<BulkheadLimit>,
+    live: &crate::Bulkhead,
+) -> Result<(), ConfigError> {
+    match (limit, live.adaptive()) {
+        (Some(BulkheadLimit::Fixed(_)), Some(a)) => Err(at.err(
+            "max_concurrent",
+            format!(
+                "cannot turn a bulkhead in use with an adaptive limit (now {}, within {}..={}) into a fixed one; write \"adaptive(initial = {}, min = .., max = ..)\" to move its bounds (the kind of limit is chosen when the bulkhead is created)",
+                live.limit(),
+                a.min(),
+                a.max(),
+                a.initial()
+            ),
+        )),
+        (Some(BulkheadLimit::Adaptive(_)), None) => Err(at.err(
+            "max_concurrent",
+            format!(
+                "cannot turn a bulkhead in use with a fixed limit ({}) into an adaptive one; write a whole number (the kind of limit is chosen when the bulkhead is created)",
+                live.limit()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Checks every setting, then applies them all (or none, with the first error): see
 /// the [module docs](crate::config).
 pub fn apply(settings: Settings) -> Result<ConfigReport, ConfigError> {
@@ -1130,6 +1159,11 @@ pub fn apply(settings: Settings) -> Result<ConfigReport, ConfigError> {
     let mut live_bulkheads = Vec::new();
     for (name, s) in &merged.bulkheads {
         if let Some(b) = crate::registry::bulkhead(name) {
+            let at = At {
+                table: "bulkhead",
+                name,
+            };
+            check_limit_kind(at, s.max_concurrent, &b)?;
             live_bulkheads.push((b, s.clone()));
         }
     }
@@ -1188,7 +1222,7 @@ pub fn apply(settings: Settings) -> Result<ConfigReport, ConfigError> {
         note(PolicyKind::RateLimit, name, live);
     }
     for (b, s) in live_bulkheads {
-        b.reconfigure(s.max_concurrent, s.max_wait);
+        b.reconfigure(s.max_concurrent, s.max_wait, s.max_waiting);
     }
     for (name, _) in &merged.bulkheads {
         let live = crate::registry::bulkhead(name).is_some();
