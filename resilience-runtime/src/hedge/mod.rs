@@ -47,8 +47,9 @@
 //!   `resilience_hedges_total`.
 //!
 //! A call whose first copy answers before the delay costs what `tokio::time::timeout`
-//! costs (one timer, made on the first poll that finds the copy pending) and allocates
-//! nothing; the copies after the first are boxed, once each. Time is `tokio::time`'s.
+//! costs (one timer, armed on the first poll that finds the copy pending; none if it
+//! answers in its first poll) and allocates nothing. Once a second copy is due, the
+//! race's state is boxed once and each later copy once. Time is `tokio::time`'s.
 
 mod call;
 mod latency;
