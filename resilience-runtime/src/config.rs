@@ -68,7 +68,30 @@ are not configurable, and are refused as such.
   spent its burst at 5/s and is raised to 50/s has it back ten times sooner), a
   bulkhead its running and waiting calls (a raised limit admits waiters at once; a
   lowered one lets running calls finish). A `rate` given without `burst` keeps the
-  burst in force. A value the settings of a not-yet-used policy cannot combine with
+  burst in force.
+- **A breaker's `window`, live.** The same window (kind and size) changes
+  nothing. A new kind or size takes effect at once with an *empty* window of the
+  new shape: outcomes counted over the last 100 calls say nothing of the last 10,
+  nor of the last 60 seconds, so they are not carried over. The breaker's state is
+  kept, as a Resilience4j user expects: closed stays closed (and decides again once
+  the new window holds `min_calls`), open stays open for the rest of its period,
+  with what opened it in `metrics()` and the rejection's message, half-open keeps
+  its trials; the failure streak of `consecutive_failures` and an open time grown
+  by re-openings go on. `min_calls` is capped anew at the new window's size (an
+  unset `min_calls` is 100, capped at `N` for `count(N)`, as at creation).
+- **Keyed breakers** (`#[circuit_breaker(key = ..)]`, [`KeyedCircuitBreaker`](crate::KeyedCircuitBreaker))
+  change live too: every key's breaker held, each keeping its own state and
+  window as above, and every key created afterwards.
+- **A bulkhead's limit, live.** A fixed limit moves as said above. An adaptive
+  one (`"adaptive(initial = .., min = .., max = ..)"`) takes the new `min` and
+  `max` at once: its current limit is brought within them (a raised floor lifts
+  it, a lowered ceiling trims it; running calls finish) and its estimate (the
+  latency baseline) is kept; `initial` counts only when a bulkhead is created.
+  The kind of limit is chosen at creation: a fixed limit given to an adaptive
+  bulkhead in use, or an adaptive one to a fixed bulkhead in use, is refused with
+  an error that says so (and nothing changes). `max_waiting` applies at once to
+  calls that come to wait: calls already waiting keep their place, even above a
+  lowered bound. A value the settings of a not-yet-used policy cannot combine with
   the attribute's (say `open_for_max` below the attribute's `open_for`) is brought
   into range as the attribute's own values are; a policy registered by hand
   (`register()`) is refused instead. Policies built by hand with `build()` are not
@@ -76,16 +99,22 @@ are not configurable, and are refused as such.
 - **Each apply adds to the ones before.** Settings an apply does not name stay as
   they are: removing a line from a file does not bring back the attribute's value
   (write the value instead).
-- **What stays as created.** A breaker's `window` kind and size change only for
-  breakers created after the change (a live breaker keeps its window, so as not to
-  lose it); keyed breakers take the settings when first used, not live (keyed rate
-  limiters change live, each key keeping its schedule as it is); an adaptive
-  bulkhead's bounds, and `max_waiting`, apply to bulkheads created later. A `max_elapsed` given here to a retry whose attribute
-  has none is counted from the end of its first attempt (the attribute's code
-  reads no clock before a failure).
-- **Cost.** Live settings are read through atomics (rate limits, bulkhead waits,
-  timeouts) or an `arc-swap` snapshot read off the success path (breakers'
-  thresholds, retries' schedule after a failed attempt): no lock on a call's path."##
+- **What stays as created.** A bulkhead's kind of limit (fixed or adaptive, see
+  above) and an adaptive one's algorithm. Keyed rate limiters change live, each
+  key keeping its schedule as it is. A `max_elapsed` given here to a retry whose
+  attribute has none is counted from the end of its first attempt (the
+  attribute's code reads no clock before a failure).
+- **Cost.** Live settings are read through atomics (rate limits, bulkhead waits
+  and `max_waiting`, timeouts), an `arc-swap` snapshot read off the success path
+  (breakers' thresholds, retries' schedule after a failed attempt), or one pointer
+  load (a breaker's window): no lock on a call's path and no allocation. A
+  breaker keeps each window it has had until it is dropped (a call may still be
+  recording into the old one), one per shape: a shape configured again gets its
+  window back, emptied, so memory grows with the distinct windows configured, not
+  with the number of changes. An adaptive bulkhead's new bounds are set under its
+  estimator's lock, which calls only ever try (a sample that finds it taken is
+  skipped). Without feature `config` none of this is compiled: windows are inline
+  and settings plain values."##
 )]
 
 use std::borrow::Cow;

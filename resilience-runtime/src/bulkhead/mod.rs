@@ -43,6 +43,9 @@
 //!   [`Rejection::ShuttingDown`](crate::Rejection::ShuttingDown) and sends waiters away; running calls finish.
 //! - **Adaptive limits.** [`Adaptive`] replaces the fixed limit with one that follows
 //!   latency and failures; see [`AdaptiveAlgorithm`] and the formulas below.
+//! - **Live configuration** (feature `config`): a registered bulkhead's limit (an
+//!   adaptive one's bounds), `max_wait` and `max_waiting` change at once, running and
+//!   waiting calls kept (see [`config`](crate::config)'s docs).
 //!
 //! # Costs
 //!

@@ -655,7 +655,7 @@ impl CircuitBreaker {
         &self,
         s: &crate::integrations::config::BreakerSettings,
     ) -> Result<Config, ConfigError> {
-        reconfigured(&self.shared.name, &self.shared.config, s)
+        reconfigured(self.shared.name.clone(), &self.shared.config, s)
     }
 
     /// Puts a checked configuration in force, keeping the breaker's state.
@@ -667,11 +667,11 @@ impl CircuitBreaker {
 /// `cell`'s configuration with `s` over it, checked as `build()` checks.
 #[cfg(feature = "config")]
 pub(crate) fn reconfigured(
-    name: &Cow<'static, str>,
+    name: Cow<'static, str>,
     cell: &ConfigCell,
     s: &crate::integrations::config::BreakerSettings,
 ) -> Result<Config, ConfigError> {
     let current = cell.get();
-    let builder = CircuitBreakerBuilder::rebuilt(name.clone(), &current);
+    let builder = CircuitBreakerBuilder::rebuilt(name, &current);
     Ok(s.over(builder).check()?.1)
 }

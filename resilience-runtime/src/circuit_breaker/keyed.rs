@@ -39,7 +39,9 @@ fn severity(state: crate::CircuitState) -> u8 {
 ///
 /// Every key's breaker has the keyed breaker's name (used in rejections and given to
 /// listeners, which are told of every key's transitions); the rejection message of a
-/// keyed breaker gives no reason, as the name does not say which key opened.
+/// keyed breaker gives no reason, as the name does not say which key opened. Settings
+/// configured by name (feature `config`) reach a registered keyed breaker's keys held
+/// (each keeping its state) and every key created after.
 ///
 /// ```
 /// use resilience_runtime::{CircuitBreaker, CircuitState, KeyedCircuitBreaker, Rejection};
@@ -331,7 +333,7 @@ impl KeyedCircuitBreaker {
         &self,
         s: &crate::integrations::config::BreakerSettings,
     ) -> Result<Config, ConfigError> {
-        super::config::reconfigured(&self.inner.name, &self.inner.config, s)
+        super::config::reconfigured(self.inner.name.clone(), &self.inner.config, s)
     }
 
     /// Puts a checked configuration in force for keys to come, then for every key

@@ -100,6 +100,10 @@
 //!   and [`record_failure_in(d)`](Permit::record_failure_in) record an outcome whose
 //!   duration the caller measured; it is slow if `d` is longer than `slow_call`
 //!   (Resilience4j's `onSuccess(duration)` / `onError(duration)`).
+//! - **Live configuration** (feature `config`): settings applied by name change a
+//!   registered breaker at once, keyed breakers' keys included, each keeping its
+//!   state; a new `window` kind or size starts an empty window of that shape (see
+//!   [`config`](crate::config)'s docs).
 //! - **Time** is `tokio::time`, so `tokio::time::pause()` drives open periods, time
 //!   windows and slow-call durations in tests (outside a runtime it is the system's
 //!   monotonic clock).
