@@ -11,6 +11,8 @@
 //!     fn len(&self) -> usize;
 //!     fn get<K: PolicyKey>(&self, key: &K) -> Option<V>;  // counts as a use
 //!     fn get_or_insert_with<K: PolicyKey>(&self, key: &K, make: impl FnOnce() -> V) -> V;
+//!     fn read<K: PolicyKey, R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R>; // shared, a use
+//!     fn read_or_insert<K: PolicyKey, R>(&self, key: &K, make: impl FnOnce() -> V, f: impl FnOnce(&V) -> R) -> R;
 //!     fn with<K: PolicyKey, R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R>; // in place, a use
 //!     fn with_or_insert<K: PolicyKey, R>(&self, key: &K, make: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R) -> R;
 //!     fn remove_if<K: PolicyKey>(&self, key: &K, remove: impl FnOnce(&V) -> bool) -> bool;
@@ -27,9 +29,14 @@
 //!
 //! # Costs
 //!
-//! - A look-up of a present key hashes it once, locks one of [`SHARDS`] shards (chosen
-//!   by the hash, so two threads on different keys rarely meet), compares, clones the
-//!   value, and makes no heap allocation.
+//! - A look-up of a present key hashes it once, takes one of [`SHARDS`] shards' locks
+//!   for reading (chosen by the hash; each shard on cache lines of its own), compares,
+//!   and makes no heap allocation. `get` and `get_or_insert_with` clone the value;
+//!   `read` and `read_or_insert` lend it to a closure instead, so a value behind an
+//!   `Arc` costs no reference-count write. Threads that share a key share only the
+//!   read lock's word: none of them waits for another. `with` and `with_or_insert`
+//!   (the value `&mut`) and every insertion and removal take the shard's lock for
+//!   writing.
 //! - Recency is a stamp per entry taken from one map-wide counter. A look-up writes
 //!   that counter only when its entry is not already among the most recent stamps
 //!   (within `max_keys / 64` of the newest), so a thread that keeps using the same few
@@ -46,7 +53,10 @@
 //!   number of threads inserting at that instant, until each has dropped its extra key.
 //!
 //! `make` runs under the shard's lock, so two threads that ask for the same new key at
-//! once get the same value; it must be short and must not touch the same map.
+//! once get the same value; it must be short and must not touch the same map. The
+//! closures of `read`, `with` and their `_or_insert` forms also run under the lock:
+//! the same holds for them (a read lock taken again by the same thread can deadlock
+//! behind a waiting writer).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -56,7 +66,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 /// faster than SipHash on short strings, which a cache's fresh hit pays on every call.
 type RandomState = foldhash::fast::RandomState;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// What a key of a keyed policy (`key = expr`) must be: hashable, comparable,
 /// clonable, shareable across threads and owned. Implemented for every
@@ -111,7 +121,7 @@ pub(crate) const SHARDS: usize = 16;
 
 /// A bounded map from keys of any one type to shared values; see the module docs.
 pub(crate) struct KeyedMap<V: Clone> {
-    shards: [Mutex<Shard<V>>; SHARDS],
+    shards: [Padded<RwLock<Shard<V>>>; SHARDS],
     hasher: RandomState,
     max_keys: usize,
     /// Look-ups may skip refreshing an entry whose stamp is within this of the newest.
@@ -121,6 +131,12 @@ pub(crate) struct KeyedMap<V: Clone> {
     stamp: AtomicU64,
     eviction: Mutex<Vec<Candidate>>,
 }
+
+/// Keeps a shard's lock word away from the other shards' (128 bytes: two lines, since
+/// the adjacent-line prefetcher pairs them), so threads on different shards do not
+/// write each other's lines.
+#[repr(align(128))]
+struct Padded<T>(T);
 
 /// One shard: entries by full hash (hashed again by identity), collisions in a `Vec`.
 type Shard<V> = HashMap<u64, Vec<Entry<V>>, BuildHasherDefault<IdentityHasher>>;
@@ -146,7 +162,7 @@ impl<V: Clone> KeyedMap<V> {
     pub(crate) fn new(max_keys: usize) -> Self {
         let max_keys = max_keys.max(1);
         KeyedMap {
-            shards: std::array::from_fn(|_| Mutex::new(HashMap::default())),
+            shards: std::array::from_fn(|_| Padded(RwLock::new(HashMap::default()))),
             hasher: RandomState::default(),
             max_keys,
             slack: (max_keys / 64) as u64,
@@ -168,63 +184,62 @@ impl<V: Clone> KeyedMap<V> {
 
     /// The value held for `key`, if any; counts as a use of the key.
     pub(crate) fn get<K: PolicyKey>(&self, key: &K) -> Option<V> {
-        let hash = self.hasher.hash_one(KeyHash(key));
-        let shard = self.shard(hash);
-        find(&shard, hash, key).map(|entry| {
-            self.touch(entry);
-            entry.value.clone()
-        })
+        self.read(key, V::clone)
     }
 
     /// The value held for `key`, or the one `make` builds, inserted now (dropping the
     /// least recently used key if the map is full).
     pub(crate) fn get_or_insert_with<K: PolicyKey>(&self, key: &K, make: impl FnOnce() -> V) -> V {
-        let hash = self.hasher.hash_one(KeyHash(key));
-        let value = {
-            let mut shard = self.shard(hash);
-            if let Some(entry) = find(&shard, hash, key) {
-                self.touch(entry);
-                return entry.value.clone();
-            }
-            let id = self.stamp.fetch_add(1, Ordering::Relaxed) + 1;
-            let value = make();
-            shard.entry(hash).or_default().push(Entry {
-                key: Box::new(key.clone_key()),
-                value: value.clone(),
-                id,
-                last_used: AtomicU64::new(id),
-            });
-            value
-        };
-        if self.len.fetch_add(1, Ordering::Relaxed) >= self.max_keys {
-            self.evict_one();
-        }
-        value
+        self.read_or_insert(key, make, V::clone)
     }
 
-    /// Runs `f` on the value held for `key`, under its shard's lock, if there is one;
-    /// counts as a use. Nothing is cloned: a cache answers from the entry in place.
+    /// Runs `f` on the value held for `key`, under its shard's read lock (threads on
+    /// the same key run it at once), if there is one; counts as a use. Nothing is
+    /// cloned.
     #[inline]
-    pub(crate) fn with<K: PolicyKey, R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+    pub(crate) fn read<K: PolicyKey, R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hasher.hash_one(KeyHash(key));
-        let mut shard = self.shard(hash);
-        let entry = find_mut(&mut shard, hash, key)?;
+        let shard = self.read_shard(hash);
+        let entry = find(&shard, hash, key)?;
         self.touch(entry);
-        Some(f(&mut entry.value))
+        Some(f(&entry.value))
     }
 
     /// Runs `f` on the value held for `key`, inserting `make()` first when there is
-    /// none (dropping the least recently used key if the map is full), under the
-    /// shard's lock; counts as a use.
-    pub(crate) fn with_or_insert<K: PolicyKey, R>(
+    /// none (dropping the least recently used key if the map is full); counts as a
+    /// use. A present key is read under the shard's read lock, as [`read`](Self::read).
+    #[inline]
+    pub(crate) fn read_or_insert<K: PolicyKey, R>(
         &self,
+        key: &K,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&V) -> R,
+    ) -> R {
+        let hash = self.hasher.hash_one(KeyHash(key));
+        {
+            let shard = self.read_shard(hash);
+            if let Some(entry) = find(&shard, hash, key) {
+                self.touch(entry);
+                return f(&entry.value);
+            }
+        }
+        self.insert_then(hash, key, make, |value| f(value))
+    }
+
+    /// The slow path of [`read_or_insert`](Self::read_or_insert) and
+    /// [`with_or_insert`](Self::with_or_insert): under the write lock, `key` again
+    /// (another thread may have inserted it since the read), else `make()` inserted.
+    #[cold]
+    #[inline(never)]
+    fn insert_then<K: PolicyKey, R>(
+        &self,
+        hash: u64,
         key: &K,
         make: impl FnOnce() -> V,
         f: impl FnOnce(&mut V) -> R,
     ) -> R {
-        let hash = self.hasher.hash_one(KeyHash(key));
         let result = {
-            let mut shard = self.shard(hash);
+            let mut shard = self.write_shard(hash);
             if let Some(entry) = find_mut(&mut shard, hash, key) {
                 self.touch(entry);
                 return f(&mut entry.value);
@@ -246,10 +261,41 @@ impl<V: Clone> KeyedMap<V> {
         result
     }
 
+    /// Runs `f` on the value held for `key`, under its shard's lock, if there is one;
+    /// counts as a use. Nothing is cloned: a cache answers from the entry in place.
+    #[inline]
+    pub(crate) fn with<K: PolicyKey, R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        let hash = self.hasher.hash_one(KeyHash(key));
+        let mut shard = self.write_shard(hash);
+        let entry = find_mut(&mut shard, hash, key)?;
+        self.touch(entry);
+        Some(f(&mut entry.value))
+    }
+
+    /// Runs `f` on the value held for `key`, inserting `make()` first when there is
+    /// none (dropping the least recently used key if the map is full), under the
+    /// shard's lock; counts as a use.
+    pub(crate) fn with_or_insert<K: PolicyKey, R>(
+        &self,
+        key: &K,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V) -> R,
+    ) -> R {
+        let hash = self.hasher.hash_one(KeyHash(key));
+        {
+            let mut shard = self.write_shard(hash);
+            if let Some(entry) = find_mut(&mut shard, hash, key) {
+                self.touch(entry);
+                return f(&mut entry.value);
+            }
+        }
+        self.insert_then(hash, key, make, f)
+    }
+
     /// Drops `key` if it is held and `remove(value)` says so; true when dropped.
     pub(crate) fn remove_if<K: PolicyKey>(&self, key: &K, remove: impl FnOnce(&V) -> bool) -> bool {
         let hash = self.hasher.hash_one(KeyHash(key));
-        let mut shard = self.shard(hash);
+        let mut shard = self.write_shard(hash);
         let Some(slot) = shard.get_mut(&hash) else {
             return false;
         };
@@ -274,7 +320,7 @@ impl<V: Clone> KeyedMap<V> {
     pub(crate) fn values(&self) -> Vec<V> {
         let mut values = Vec::with_capacity(self.len());
         for shard in &self.shards {
-            let shard = lock(shard);
+            let shard = read(&shard.0);
             values.extend(shard.values().flatten().map(|e| e.value.clone()));
         }
         values
@@ -285,17 +331,27 @@ impl<V: Clone> KeyedMap<V> {
         let mut candidates = lock(&self.eviction);
         candidates.clear();
         for shard in &self.shards {
-            let mut shard = lock(shard);
+            let mut shard = write(&shard.0);
             let n: usize = shard.values().map(Vec::len).sum();
             shard.clear();
             self.len.fetch_sub(n, Ordering::Relaxed);
         }
     }
 
-    fn shard(&self, hash: u64) -> MutexGuard<'_, Shard<V>> {
-        // The inner map indexes by the low bits and tags by the top ones: shard by
-        // bits it does not use.
-        lock(&self.shards[(hash >> 32) as usize % SHARDS])
+    /// The shard of `hash`. The inner map indexes by the low bits and tags by the top
+    /// ones: shard by bits it does not use.
+    #[inline]
+    fn shard_of(&self, hash: u64) -> &RwLock<Shard<V>> {
+        &self.shards[(hash >> 32) as usize % SHARDS].0
+    }
+
+    #[inline]
+    fn read_shard(&self, hash: u64) -> RwLockReadGuard<'_, Shard<V>> {
+        read(self.shard_of(hash))
+    }
+
+    fn write_shard(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<V>> {
+        write(self.shard_of(hash))
     }
 
     /// Marks `entry` as just used, writing the shared counter only when the entry is
@@ -317,7 +373,7 @@ impl<V: Clone> KeyedMap<V> {
         for _ in 0..2 {
             // Candidates are sorted newest first, so the oldest pops first.
             while let Some(c) = candidates.pop() {
-                let mut shard = self.shard(c.hash);
+                let mut shard = self.write_shard(c.hash);
                 let Some(slot) = shard.get_mut(&c.hash) else {
                     continue;
                 };
@@ -343,7 +399,7 @@ impl<V: Clone> KeyedMap<V> {
         let keep = (self.max_keys / 16).clamp(1, 1024);
         let mut all = Vec::with_capacity(self.len() + SHARDS);
         for shard in &self.shards {
-            let shard = lock(shard);
+            let shard = read(&shard.0);
             all.extend(shard.iter().flat_map(|(&hash, slot)| {
                 slot.iter().map(move |e| Candidate {
                     hash,
@@ -382,6 +438,17 @@ fn find_mut<'a, K: PolicyKey, V>(
 /// Locks ignoring poisoning: the map's invariants hold between any two statements.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Locks for reading, ignoring poisoning (as [`lock`]).
+#[inline]
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Locks for writing, ignoring poisoning (as [`lock`]).
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The keys of a shard are already hashes.
@@ -465,7 +532,7 @@ mod tests {
             if i < 24 {
                 let next = 2 * i as u32 + 3;
                 let hash = map.hasher.hash_one(KeyHash(&next));
-                assert!(find(&map.shard(hash), hash, &next).is_some());
+                assert!(find(&map.read_shard(hash), hash, &next).is_some());
             }
         }
         // Then the even ones, from the one used first (48) to the last (0).

@@ -49,14 +49,13 @@
 //!   tower's own layers have it: the inner service's error, boxed, or the policy's
 //!   [`Rejection`](crate::Rejection), which `err.downcast_ref::<Rejection>()` finds.
 //!   A breaker counts every inner error as a failure; a retry retries every error.
-//! - **Futures.** The response futures of the breaker, bulkhead, rate limit and timeout
-//!   services are the policies' own call futures around the inner call: no allocation
+//! - **Futures.** The response futures of the breaker, bulkhead, rate limit (keyed or
+//!   not) and timeout services are the policies' own call futures around the inner call: no allocation
 //!   and no reference count per call. For that they borrow the policy for `'static`: a
 //!   layer keeps its policy for the life of the program, as the registry keeps the
 //!   attributes' policies (once per policy, however many layers are made of it). Make
 //!   layers of policies that live as long as the service, not of policies made per
-//!   request. The retry's future holds its policy by reference count; the keyed rate
-//!   limit's future is boxed.
+//!   request. The retry's future holds its policy by reference count.
 //! - **Send.** The services are `Send`, and their futures `Send + 'static`, when the
 //!   inner service, its future and the request are (as axum and hyper need).
 
@@ -75,10 +74,6 @@ use crate::retry::RetryRun;
 use crate::{Bulkhead, CircuitBreaker, KeyedRateLimiter, RateLimiter, Retry, Timeout};
 use std::ops::ControlFlow;
 
-/// The future of the keyed rate limit's service: the inner service's response, or its
-/// error or the policy's rejection, boxed.
-pub type ResponseFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send>>;
-
 /// The response future of [`CircuitBreakerService`].
 pub type CircuitBreakerFuture<S, Req> = crate::circuit_breaker::Call<
     'static,
@@ -91,6 +86,13 @@ pub type BulkheadFuture<S, Req> =
 /// The response future of [`RateLimitService`].
 pub type RateLimitFuture<S, Req> =
     crate::rate_limit::RateLimitedCall<'static, InnerCall<S, Req, <S as Service<Req>>::Future>>;
+/// The response future of [`KeyedRateLimitService`], whose requests have keys of type
+/// `K`.
+pub type KeyedRateLimitFuture<S, Req, K> = crate::rate_limit::KeyedRateLimitedCall<
+    'static,
+    K,
+    InnerCall<S, Req, <S as Service<Req>>::Future>,
+>;
 /// The response future of [`TimeoutService`].
 pub type TimeoutFuture<F> = crate::timeout::TimeoutCall<'static, BoxedError<F>>;
 
@@ -434,9 +436,12 @@ impl KeyedRateLimiter {
     /// service.ready().await?.call("bob".to_string()).await?;
     /// # Ok(()) }
     /// ```
+    ///
+    /// The layer keeps the limiter for the life of the program, as the other layers
+    /// keep theirs (see the [module docs](crate::tower)).
     pub fn layer<F>(&self, key_fn: F) -> KeyedRateLimitLayer<F> {
         KeyedRateLimitLayer {
-            limiter: self.clone(),
+            limiter: kept(self, KeyedRateLimiter::ptr_eq),
             key_fn: Arc::new(key_fn),
         }
     }
@@ -445,14 +450,14 @@ impl KeyedRateLimiter {
 /// Wraps services in a [`KeyedRateLimiter`], keyed by a function of the request; from
 /// [`KeyedRateLimiter::layer`].
 pub struct KeyedRateLimitLayer<F> {
-    limiter: KeyedRateLimiter,
+    limiter: &'static KeyedRateLimiter,
     key_fn: Arc<F>,
 }
 
 impl<F> Clone for KeyedRateLimitLayer<F> {
     fn clone(&self) -> Self {
         KeyedRateLimitLayer {
-            limiter: self.limiter.clone(),
+            limiter: self.limiter,
             key_fn: self.key_fn.clone(),
         }
     }
@@ -469,7 +474,7 @@ impl<F> fmt::Debug for KeyedRateLimitLayer<F> {
 impl<F> KeyedRateLimitLayer<F> {
     /// The limiter the layer's services call through.
     pub fn policy(&self) -> &KeyedRateLimiter {
-        &self.limiter
+        self.limiter
     }
 }
 
@@ -479,7 +484,7 @@ impl<S, F> Layer<S> for KeyedRateLimitLayer<F> {
     fn layer(&self, inner: S) -> Self::Service {
         KeyedRateLimitService {
             inner,
-            limiter: self.limiter.clone(),
+            limiter: self.limiter,
             key_fn: self.key_fn.clone(),
         }
     }
@@ -489,7 +494,7 @@ impl<S, F> Layer<S> for KeyedRateLimitLayer<F> {
 /// the request; the slot is taken when the response future is first polled.
 pub struct KeyedRateLimitService<S, F> {
     inner: S,
-    limiter: KeyedRateLimiter,
+    limiter: &'static KeyedRateLimiter,
     key_fn: Arc<F>,
 }
 
@@ -497,7 +502,7 @@ impl<S: Clone, F> Clone for KeyedRateLimitService<S, F> {
     fn clone(&self) -> Self {
         KeyedRateLimitService {
             inner: self.inner.clone(),
-            limiter: self.limiter.clone(),
+            limiter: self.limiter,
             key_fn: self.key_fn.clone(),
         }
     }
@@ -526,36 +531,26 @@ impl<S, F> KeyedRateLimitService<S, F> {
 
 impl<S, F, K, Req> Service<Req> for KeyedRateLimitService<S, F>
 where
-    S: Service<Req> + Clone + Send + 'static,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
     F: Fn(&Req) -> K,
     K: crate::PolicyKey,
-    Req: Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Response>;
+    type Future = KeyedRateLimitFuture<S, Req, K>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         let key = (self.key_fn)(&request);
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let limiter = self.limiter.clone();
-        Box::pin(async move {
-            limiter
-                .call(
-                    key,
-                    async move { inner.call(request).await.map_err(Into::into) },
-                )
-                .await
-        })
+        let inner = std::mem::replace(&mut self.inner, clone);
+        self.limiter.call(key, InnerCall::new(inner, request))
     }
 }
 

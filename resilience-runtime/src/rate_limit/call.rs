@@ -33,14 +33,23 @@ impl Core {
     /// Decides a call that may not wait.
     #[inline]
     pub(crate) fn check(&self, tat: &AtomicU64) -> Result<(), Rejection> {
-        if crate::lifecycle::is_draining() {
-            return Err(self.refused(DRAINED));
-        }
-        match self.quota().decide(tat, self.now(), 0) {
+        match self.decide_now(tat) {
             Decision::Now => Ok(()),
             Decision::Refused { retry_after } => Err(self.refused(retry_after)),
             Decision::Wait { .. } => unreachable!("a call that may not wait was told to"),
         }
+    }
+
+    /// Decides a call that may not wait, telling nothing (a refusal is told by
+    /// [`refused`](Self::refused)): never [`Decision::Wait`].
+    #[inline]
+    pub(crate) fn decide_now(&self, tat: &AtomicU64) -> Decision {
+        if crate::lifecycle::is_draining() {
+            return Decision::Refused {
+                retry_after: DRAINED,
+            };
+        }
+        self.quota().decide(tat, self.now(), 0)
     }
 
     /// Sleeps until a reserved slot at `at`; a cancelled sleep gives the slot back
@@ -142,7 +151,14 @@ impl Core {
     /// Admits a blocking call, sleeping its thread for up to `max_wait`.
     #[inline]
     pub(crate) fn admit_blocking(&self, tat: &AtomicU64) -> Result<(), Rejection> {
-        match self.decide(tat) {
+        self.admit_decided(self.decide(tat))
+    }
+
+    /// Admits a blocking call [`decide`](Self::decide) has decided, sleeping its
+    /// thread until its slot if it has to wait.
+    #[inline]
+    pub(crate) fn admit_decided(&self, decision: Decision) -> Result<(), Rejection> {
+        match decision {
             Decision::Now => Ok(()),
             Decision::Wait { wait, .. } => {
                 if !crate::lifecycle::sleep_blocking(Duration::from_nanos(wait)) {

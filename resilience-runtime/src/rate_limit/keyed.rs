@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::config::Settings;
@@ -165,51 +167,64 @@ impl KeyedRateLimiter {
     /// The state of `key`, created with a full burst if the key is new.
     #[inline]
     fn state<K: crate::PolicyKey>(&self, key: &K) -> Arc<AtomicU64> {
-        self.inner
-            .map
-            .get_or_insert_with(key, || Arc::new(AtomicU64::new(0)))
+        self.inner.map.get_or_insert_with(key, new_state)
+    }
+
+    /// Decides one call of `key` that may wait up to `max_wait` (0: not at all).
+    ///
+    /// The decision is made in place, under the key's shard's read lock: threads
+    /// sharing a key write nothing but the lock's word and the key's state (no
+    /// reference count), and none waits for another. The state is cloned out only for
+    /// a call that has to wait for its slot. Nothing else runs under the lock: a
+    /// refusal's events are told by the caller, after it.
+    #[inline]
+    fn decide<K: crate::PolicyKey>(&self, key: &K, may_wait: bool) -> Verdict {
+        let core = &self.inner.core;
+        self.inner.map.read_or_insert(key, new_state, |tat| {
+            let decision = if may_wait {
+                core.decide(tat)
+            } else {
+                core.decide_now(tat)
+            };
+            match decision {
+                Decision::Now => Verdict::Now,
+                Decision::Refused { retry_after } => Verdict::Refused(retry_after),
+                Decision::Wait {
+                    at,
+                    wait,
+                    prev,
+                    reserved,
+                } => Verdict::Wait {
+                    tat: Arc::clone(tat),
+                    at,
+                    wait,
+                    prev,
+                    reserved,
+                },
+            }
+        })
     }
 
     /// Runs `future` once `key`'s rate allows; otherwise as
-    /// [`RateLimiter::call`](super::RateLimiter::call). An admitted call with a key
-    /// already held makes no allocation.
-    pub async fn call<K, T, E, F>(&self, key: K, future: F) -> Result<T, E>
+    /// [`RateLimiter::call`](super::RateLimiter::call). The decision is made when the
+    /// returned future is first polled; the future owns `key` and `future`, and
+    /// borrows only the limiter (so it is `'static` for a limiter in a `static`).
+    ///
+    /// An admitted call with a key already held costs one clock read, one
+    /// compare-and-swap and a shared (read) lock of the key's shard: no allocation, no
+    /// reference count, no box (a call that has to wait allocates its timer).
+    pub fn call<K, T, E, F>(&self, key: K, future: F) -> KeyedRateLimitedCall<'_, K, F>
     where
         K: crate::PolicyKey,
         F: Future<Output = Result<T, E>>,
         E: FromRejection,
     {
-        let core = &self.inner.core;
-        let tat = self.state(&key);
-        #[cfg(feature = "redis")]
-        if let Some(store) = &core.settings.store {
-            let hash = super::store::key_hash(&key);
-            let admitted = core.store_acquire(&**store, &tat, Some(hash), 1).await;
-            drop(tat);
-            return match admitted {
-                Ok(()) => core.counted(future.await),
-                Err(rejection) => Err(E::from_rejection(rejection)),
-            };
+        KeyedRateLimitedCall {
+            future,
+            limiter: self,
+            key,
+            state: CallState::Start,
         }
-        match core.decide(&tat) {
-            Decision::Now => {}
-            Decision::Wait {
-                at,
-                wait,
-                prev,
-                reserved,
-            } => {
-                Box::pin(core.wait_for_slot(&tat, at, wait, prev, reserved)).await;
-                if let Err(rejection) = core.admitted_after_wait() {
-                    return Err(E::from_rejection(rejection));
-                }
-            }
-            Decision::Refused { retry_after } => {
-                return Err(E::from_rejection(core.refused(retry_after)));
-            }
-        }
-        drop(tat);
-        core.counted(future.await)
     }
 
     /// The blocking form of [`call`](Self::call): sleeps the thread
@@ -219,9 +234,27 @@ impl KeyedRateLimiter {
         K: crate::PolicyKey,
         E: FromRejection,
     {
-        let admitted = self.inner.core.admit_blocking(&self.state(&key));
-        match admitted {
-            Ok(()) => self.inner.core.counted(f()),
+        let core = &self.inner.core;
+        // The wait (a sleep of this thread) happens after the shard's lock is let go;
+        // a blocking wait has no reservation to give back, so the state is not kept.
+        let decision = match self.decide(&key, true) {
+            Verdict::Now => Decision::Now,
+            Verdict::Refused(retry_after) => Decision::Refused { retry_after },
+            Verdict::Wait {
+                at,
+                wait,
+                prev,
+                reserved,
+                ..
+            } => Decision::Wait {
+                at,
+                wait,
+                prev,
+                reserved,
+            },
+        };
+        match core.admit_decided(decision) {
+            Ok(()) => core.counted(f()),
             Err(rejection) => Err(E::from_rejection(rejection)),
         }
     }
@@ -233,7 +266,11 @@ impl KeyedRateLimiter {
     where
         K: crate::PolicyKey,
     {
-        self.inner.core.check(&self.state(key))
+        match self.decide(key, false) {
+            Verdict::Now => Ok(()),
+            Verdict::Refused(retry_after) => Err(self.inner.core.refused(retry_after)),
+            Verdict::Wait { .. } => unreachable!("a call that may not wait was told to"),
+        }
     }
 
     /// Takes `n` slots of `key` at once if they are free now, else returns the
@@ -364,5 +401,152 @@ impl std::fmt::Debug for KeyedRateLimiter {
             .field("max_keys", &self.max_keys())
             .field("keys", &self.keys())
             .finish()
+    }
+}
+
+/// A new key's state: a full burst.
+fn new_state() -> Arc<AtomicU64> {
+    Arc::new(AtomicU64::new(0))
+}
+
+/// What [`KeyedRateLimiter::decide`] decided, made outside the shard's lock.
+enum Verdict {
+    /// Admitted now.
+    Now,
+    /// Admitted once the reserved slot comes: the key's state, kept for the wait (a
+    /// cancelled wait gives the slot back to it).
+    Wait {
+        tat: Arc<AtomicU64>,
+        at: u64,
+        wait: u64,
+        prev: u64,
+        reserved: u64,
+    },
+    /// Refused: a call is admitted `retry_after` nanoseconds from now (or the drain's
+    /// marker).
+    Refused(u64),
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`KeyedRateLimiter::call`]: decides the call of its key (waiting
+    /// for the key's slot, or refusing it), then runs the call's future. It owns the
+    /// key and the call's future and borrows the limiter.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct KeyedRateLimitedCall<'a, K, F> {
+        #[pin]
+        future: F,
+        limiter: &'a KeyedRateLimiter,
+        key: K,
+        state: CallState<'a>,
+    }
+}
+
+/// Where a [`KeyedRateLimitedCall`] is.
+enum CallState<'a> {
+    /// Not polled yet.
+    Start,
+    /// Sleeping until its reserved slot (boxed, with the key's state: the timer would
+    /// otherwise make every call's future several times larger).
+    Waiting(Pin<Box<dyn Future<Output = ()> + Send + 'a>>),
+    /// Deciding through a cluster (feature `redis`).
+    #[cfg(feature = "redis")]
+    Store(Pin<Box<dyn Future<Output = Result<(), Rejection>> + Send + 'a>>),
+    /// Admitted, running the call.
+    Running,
+    /// Finished.
+    Done,
+}
+
+impl<K, F> std::fmt::Debug for KeyedRateLimitedCall<'_, K, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.state {
+            CallState::Start => "start",
+            CallState::Waiting(_) => "waiting",
+            #[cfg(feature = "redis")]
+            CallState::Store(_) => "deciding",
+            CallState::Running => "running",
+            CallState::Done => "done",
+        };
+        f.debug_struct("KeyedRateLimitedCall")
+            .field("limiter", &self.limiter.name())
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, K, T, E, F> Future for KeyedRateLimitedCall<'a, K, F>
+where
+    K: crate::PolicyKey,
+    F: Future<Output = Result<T, E>>,
+    E: FromRejection,
+{
+    type Output = Result<T, E>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
+        let mut this = self.project();
+        loop {
+            match this.state {
+                CallState::Running => {
+                    let Poll::Ready(result) = this.future.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    *this.state = CallState::Done;
+                    return Poll::Ready(this.limiter.inner.core.counted(result));
+                }
+                CallState::Start => {
+                    let limiter: &'a KeyedRateLimiter = this.limiter;
+                    let core = &limiter.inner.core;
+                    #[cfg(feature = "redis")]
+                    if let Some(store) = &core.settings.store {
+                        let tat = limiter.state(&*this.key);
+                        let hash = super::store::key_hash(&*this.key);
+                        *this.state = CallState::Store(Box::pin(async move {
+                            core.store_acquire(&**store, &tat, Some(hash), 1).await
+                        }));
+                        continue;
+                    }
+                    *this.state = match limiter.decide(&*this.key, true) {
+                        Verdict::Now => CallState::Running,
+                        Verdict::Wait {
+                            tat,
+                            at,
+                            wait,
+                            prev,
+                            reserved,
+                        } => CallState::Waiting(Box::pin(async move {
+                            core.wait_for_slot(&tat, at, wait, prev, reserved).await;
+                        })),
+                        Verdict::Refused(retry_after) => {
+                            *this.state = CallState::Done;
+                            return Poll::Ready(Err(E::from_rejection(core.refused(retry_after))));
+                        }
+                    };
+                }
+                #[cfg(feature = "redis")]
+                CallState::Store(deciding) => {
+                    let Poll::Ready(admitted) = deciding.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    if let Err(rejection) = admitted {
+                        *this.state = CallState::Done;
+                        return Poll::Ready(Err(E::from_rejection(rejection)));
+                    }
+                    *this.state = CallState::Running;
+                }
+                CallState::Waiting(waiting) => {
+                    if waiting.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    // The key's state goes with the finished wait.
+                    *this.state = CallState::Running;
+                    if let Err(rejection) = this.limiter.inner.core.admitted_after_wait() {
+                        *this.state = CallState::Done;
+                        return Poll::Ready(Err(E::from_rejection(rejection)));
+                    }
+                }
+                CallState::Done => panic!("`KeyedRateLimitedCall` polled after it completed"),
+            }
+        }
     }
 }

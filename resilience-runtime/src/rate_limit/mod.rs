@@ -82,6 +82,7 @@
 mod call;
 
 pub use call::RateLimitedCall;
+pub use keyed::KeyedRateLimitedCall;
 mod config;
 mod gcra;
 pub(crate) mod keyed;
