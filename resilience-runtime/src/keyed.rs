@@ -29,14 +29,19 @@
 //!
 //! # Costs
 //!
-//! - A look-up of a present key hashes it once, takes one of [`SHARDS`] shards' locks
-//!   for reading (chosen by the hash; each shard on cache lines of its own), compares,
-//!   and makes no heap allocation. `get` and `get_or_insert_with` clone the value;
-//!   `read` and `read_or_insert` lend it to a closure instead, so a value behind an
-//!   `Arc` costs no reference-count write. Threads that share a key share only the
-//!   read lock's word: none of them waits for another. `with` and `with_or_insert`
-//!   (the value `&mut`) and every insertion and removal take the shard's lock for
-//!   writing.
+//! - A look-up of a present key hashes it once, reads one of [`SHARDS`] shards
+//!   (chosen by the hash; each shard on cache lines of its own), compares, and makes
+//!   no heap allocation. `get` and `get_or_insert_with` clone the value; `read` and
+//!   `read_or_insert` lend it to a closure instead, so a value behind an `Arc` costs
+//!   no reference-count write.
+//! - Reading writes no memory another thread writes: each thread marks its reads in
+//!   a line of its own (its counting stripe's, see `stats`), and a writer of the shard
+//!   waits for the marks to clear. So threads that share a hot key do not bounce a
+//!   lock word between their cores, and none waits for another. `with` and
+//!   `with_or_insert` (the value `&mut`) and every insertion and removal are writers:
+//!   they take the shard's mutex and wait for its readers (those of the threads that
+//!   have read this map, at most one per stripe). A thread without a stripe, and a
+//!   reader that meets a writer, read under the shard's mutex instead.
 //! - Recency is a stamp per entry taken from one map-wide counter. A look-up writes
 //!   that counter only when its entry is not already among the most recent stamps
 //!   (within `max_keys / 64` of the newest), so a thread that keeps using the same few
@@ -54,19 +59,19 @@
 //!
 //! `make` runs under the shard's lock, so two threads that ask for the same new key at
 //! once get the same value; it must be short and must not touch the same map. The
-//! closures of `read`, `with` and their `_or_insert` forms also run under the lock:
-//! the same holds for them (a read lock taken again by the same thread can deadlock
-//! behind a waiting writer).
+//! closures of `read`, `with` and their `_or_insert` forms also run under the shard's
+//! lock: the same holds for them (a writer would wait for the reader it runs in).
 
 use std::any::Any;
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 /// Keys are hashed with foldhash (hashbrown's default), seeded per map: several times
 /// faster than SipHash on short strings, which a cache's fresh hit pays on every call.
 type RandomState = foldhash::fast::RandomState;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// What a key of a keyed policy (`key = expr`) must be: hashable, comparable,
 /// clonable, shareable across threads and owned. Implemented for every
@@ -121,7 +126,11 @@ pub(crate) const SHARDS: usize = 16;
 
 /// A bounded map from keys of any one type to shared values; see the module docs.
 pub(crate) struct KeyedMap<V: Clone> {
-    shards: [Padded<RwLock<Shard<V>>>; SHARDS],
+    shards: [Padded<ShardCell<V>>; SHARDS],
+    /// Per counting stripe (one thread at a time), the reads it holds of each shard.
+    readers: Box<[Padded<[AtomicU32; SHARDS]>]>,
+    /// One more than the highest stripe that has read: writers wait for these only.
+    read_stripes: AtomicUsize,
     hasher: RandomState,
     max_keys: usize,
     /// Look-ups may skip refreshing an entry whose stamp is within this of the newest.
@@ -137,6 +146,85 @@ pub(crate) struct KeyedMap<V: Clone> {
 /// write each other's lines.
 #[repr(align(128))]
 struct Padded<T>(T);
+
+/// One shard's entries and what guards them: a writer holds `lock` with `writing`
+/// set, once every fast reader has left (see the module docs).
+struct ShardCell<V> {
+    /// Held by a writer, and by a reader that does not take the fast path.
+    lock: Mutex<()>,
+    /// A writer holds `lock` and is waiting for readers, or writing.
+    writing: AtomicBool,
+    entries: UnsafeCell<Shard<V>>,
+}
+
+// SAFETY: `entries` is reached only through `ReadGuard` (shared, by several threads at
+// once: `V: Sync`) and `WriteGuard` (exclusive, from any thread: `V: Send`); see their
+// constructors for why no reader overlaps a writer.
+unsafe impl<V: Send + Sync> Sync for ShardCell<V> {}
+unsafe impl<V: Send> Send for ShardCell<V> {}
+
+/// Shared access to one shard's entries.
+enum ReadGuard<'a, V> {
+    /// Marked in this thread's stripe; no writer runs until the mark is cleared.
+    Fast {
+        shard: &'a ShardCell<V>,
+        mark: &'a AtomicU32,
+    },
+    /// Under the shard's mutex, which writers hold.
+    Locked {
+        shard: &'a ShardCell<V>,
+        _lock: MutexGuard<'a, ()>,
+    },
+}
+
+impl<V> std::ops::Deref for ReadGuard<'_, V> {
+    type Target = Shard<V>;
+    #[inline]
+    fn deref(&self) -> &Shard<V> {
+        let (ReadGuard::Fast { shard, .. } | ReadGuard::Locked { shard, .. }) = self;
+        // SAFETY: no writer runs while this guard lives (see `KeyedMap::read_shard`).
+        unsafe { &*shard.entries.get() }
+    }
+}
+
+impl<V> Drop for ReadGuard<'_, V> {
+    #[inline]
+    fn drop(&mut self) {
+        if let ReadGuard::Fast { mark, .. } = self {
+            // Only this thread writes its mark; the release orders the reads before it.
+            mark.store(mark.load(Ordering::Relaxed) - 1, Ordering::Release);
+        }
+    }
+}
+
+/// Exclusive access to one shard's entries.
+struct WriteGuard<'a, V> {
+    shard: &'a ShardCell<V>,
+    _lock: MutexGuard<'a, ()>,
+}
+
+impl<V> std::ops::Deref for WriteGuard<'_, V> {
+    type Target = Shard<V>;
+    fn deref(&self) -> &Shard<V> {
+        // SAFETY: the writer is alone (see `KeyedMap::write_shard`).
+        unsafe { &*self.shard.entries.get() }
+    }
+}
+
+impl<V> std::ops::DerefMut for WriteGuard<'_, V> {
+    fn deref_mut(&mut self) -> &mut Shard<V> {
+        // SAFETY: the writer is alone (see `KeyedMap::write_shard`).
+        unsafe { &mut *self.shard.entries.get() }
+    }
+}
+
+impl<V> Drop for WriteGuard<'_, V> {
+    fn drop(&mut self) {
+        // Before the mutex is let go (fields drop after this); the release publishes
+        // the writes to the fast readers that see it.
+        self.shard.writing.store(false, Ordering::Release);
+    }
+}
 
 /// One shard: entries by full hash (hashed again by identity), collisions in a `Vec`.
 type Shard<V> = HashMap<u64, Vec<Entry<V>>, BuildHasherDefault<IdentityHasher>>;
@@ -162,7 +250,17 @@ impl<V: Clone> KeyedMap<V> {
     pub(crate) fn new(max_keys: usize) -> Self {
         let max_keys = max_keys.max(1);
         KeyedMap {
-            shards: std::array::from_fn(|_| Padded(RwLock::new(HashMap::default()))),
+            shards: std::array::from_fn(|_| {
+                Padded(ShardCell {
+                    lock: Mutex::new(()),
+                    writing: AtomicBool::new(false),
+                    entries: UnsafeCell::new(HashMap::default()),
+                })
+            }),
+            readers: (0..reader_stripes())
+                .map(|_| Padded(std::array::from_fn(|_| AtomicU32::new(0))))
+                .collect(),
+            read_stripes: AtomicUsize::new(0),
             hasher: RandomState::default(),
             max_keys,
             slack: (max_keys / 64) as u64,
@@ -320,7 +418,7 @@ impl<V: Clone> KeyedMap<V> {
     pub(crate) fn values(&self) -> Vec<V> {
         let mut values = Vec::with_capacity(self.len());
         for shard in &self.shards {
-            let shard = read(&shard.0);
+            let shard = locked_read(&shard.0);
             values.extend(shard.values().flatten().map(|e| e.value.clone()));
         }
         values
@@ -330,8 +428,8 @@ impl<V: Clone> KeyedMap<V> {
     pub(crate) fn clear(&self) {
         let mut candidates = lock(&self.eviction);
         candidates.clear();
-        for shard in &self.shards {
-            let mut shard = write(&shard.0);
+        for i in 0..SHARDS {
+            let mut shard = self.write_index(i);
             let n: usize = shard.values().map(Vec::len).sum();
             shard.clear();
             self.len.fetch_sub(n, Ordering::Relaxed);
@@ -341,17 +439,64 @@ impl<V: Clone> KeyedMap<V> {
     /// The shard of `hash`. The inner map indexes by the low bits and tags by the top
     /// ones: shard by bits it does not use.
     #[inline]
-    fn shard_of(&self, hash: u64) -> &RwLock<Shard<V>> {
-        &self.shards[(hash >> 32) as usize % SHARDS].0
+    fn index_of(hash: u64) -> usize {
+        (hash >> 32) as usize % SHARDS
     }
 
+    /// Reads the shard of `hash`: marked in this thread's stripe, without a shared
+    /// write, unless a writer holds the shard (or the thread has no stripe); then under
+    /// the shard's mutex.
     #[inline]
-    fn read_shard(&self, hash: u64) -> RwLockReadGuard<'_, Shard<V>> {
-        read(self.shard_of(hash))
+    fn read_shard(&self, hash: u64) -> ReadGuard<'_, V> {
+        let i = Self::index_of(hash);
+        let shard = &self.shards[i].0;
+        let mut stripe = crate::stats::thread_stripe();
+        if stripe >= self.readers.len() {
+            stripe = crate::stats::assign_thread_stripe();
+        }
+        if let Some(marks) = self.readers.get(stripe) {
+            if stripe >= self.read_stripes.load(Ordering::Relaxed) {
+                self.read_stripes.fetch_max(stripe + 1, Ordering::SeqCst);
+            }
+            let mark = &marks.0[i];
+            let held = mark.load(Ordering::Relaxed);
+            // Mark, then look for a writer; a writer sets `writing`, then looks for
+            // marks. With both sequentially consistent, at least one sees the other:
+            // a reader that sees no writer is seen by every later writer, which waits.
+            mark.swap(held + 1, Ordering::SeqCst);
+            if !shard.writing.load(Ordering::SeqCst) {
+                return ReadGuard::Fast { shard, mark };
+            }
+            mark.store(held, Ordering::Release);
+        }
+        locked_read(shard)
     }
 
-    fn write_shard(&self, hash: u64) -> RwLockWriteGuard<'_, Shard<V>> {
-        write(self.shard_of(hash))
+    fn write_shard(&self, hash: u64) -> WriteGuard<'_, V> {
+        self.write_index(Self::index_of(hash))
+    }
+
+    /// Writes shard `i`: its mutex (no other writer, no locked reader), `writing` set
+    /// (no new fast reader), then the fast readers' marks awaited.
+    fn write_index(&self, i: usize) -> WriteGuard<'_, V> {
+        let shard = &self.shards[i].0;
+        let lock = lock(&shard.lock);
+        shard.writing.swap(true, Ordering::SeqCst);
+        let stripes = self.read_stripes.load(Ordering::SeqCst);
+        for marks in &self.readers[..stripes.min(self.readers.len())] {
+            let mut spins = 0u32;
+            // Acquire: the reader's reads happen before this writer's writes.
+            while marks.0[i].load(Ordering::SeqCst) != 0 {
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    // The reader may be descheduled: let it run.
+                    std::thread::yield_now();
+                }
+            }
+        }
+        WriteGuard { shard, _lock: lock }
     }
 
     /// Marks `entry` as just used, writing the shared counter only when the entry is
@@ -399,7 +544,7 @@ impl<V: Clone> KeyedMap<V> {
         let keep = (self.max_keys / 16).clamp(1, 1024);
         let mut all = Vec::with_capacity(self.len() + SHARDS);
         for shard in &self.shards {
-            let shard = read(&shard.0);
+            let shard = locked_read(&shard.0);
             all.extend(shard.iter().flat_map(|(&hash, slot)| {
                 slot.iter().map(move |e| Candidate {
                     hash,
@@ -440,15 +585,24 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Locks for reading, ignoring poisoning (as [`lock`]).
-#[inline]
-fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
+/// Reads a shard under its mutex: no writer runs meanwhile (fast readers may).
+#[cold]
+fn locked_read<V>(shard: &ShardCell<V>) -> ReadGuard<'_, V> {
+    ReadGuard::Locked {
+        shard,
+        _lock: lock(&shard.lock),
+    }
 }
 
-/// Locks for writing, ignoring poisoning (as [`lock`]).
-fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
+/// Reader marks a map keeps: one line per counting stripe the machine can have at
+/// once (as `stats` sizes them: twice the cores, 8 to 64). A thread whose stripe is
+/// beyond them reads under the shard's mutex.
+fn reader_stripes() -> usize {
+    static STRIPES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *STRIPES.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(4, usize::from);
+        (cores * 2).clamp(8, crate::stats::MAX_STRIPES)
+    })
 }
 
 /// The keys of a shard are already hashes.
@@ -568,6 +722,54 @@ mod tests {
         map.get_or_insert_with(&1, || 1);
         map.get_or_insert_with(&2, || 2);
         assert_eq!(map.values(), [2]);
+    }
+
+    /// Readers of a hot key (the fast path) while writers insert, change and drop
+    /// other keys of the same shards: every read sees its key's own value, and the
+    /// writers' changes are all there afterwards.
+    #[test]
+    fn readers_and_writers_at_once() {
+        const HOT: u64 = u64::MAX;
+        let map = Arc::new(KeyedMap::new(10_000));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (map, stop) = (Arc::clone(&map), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut reads = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        assert_eq!(map.read_or_insert(&HOT, || HOT, |v| *v), HOT);
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        let writers: Vec<_> = (0..2u64)
+            .map(|t| {
+                let map = Arc::clone(&map);
+                std::thread::spawn(move || {
+                    for i in 0..3_000u64 {
+                        let k = t * 1_000_000 + i;
+                        assert_eq!(map.get_or_insert_with(&k, || k), k);
+                        map.with(&k, |v| *v += 1);
+                        if i % 3 == 0 {
+                            assert!(map.remove_if(&k, |_| true));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        assert_eq!(map.len(), 1 + 2 * 2_000);
+        assert_eq!(map.get(&5u64), Some(6));
+        assert_eq!(map.get(&3u64), None);
     }
 
     #[test]

@@ -550,3 +550,66 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// Two threads on one hot key, while a third inserts other keys (so the shard
+    /// readers meet writers): exactly the burst is admitted, no more, no less.
+    #[test]
+    fn a_hot_key_is_exact_across_threads() {
+        const BURST: u32 = 20_000;
+        let limiter = KeyedRateLimiter::builder("hot-key-exact")
+            .rate(Rate::per_hour(1))
+            .burst(BURST)
+            .build()
+            .unwrap();
+        let admitted = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..BURST {
+                        if limiter.check(&"hot").is_ok() {
+                            admitted.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            s.spawn(|| {
+                // New keys only: the map never fills, so the hot key is never dropped.
+                for k in 0..5_000u64 {
+                    assert!(limiter.check(&k).is_ok());
+                }
+            });
+        });
+        assert_eq!(admitted.load(Ordering::Relaxed), u64::from(BURST));
+        assert!(limiter.check(&"hot").is_err());
+        assert_eq!(limiter.keys(), 5_001);
+    }
+
+    /// A call that has to wait keeps its key's state through the wait, and the named
+    /// future is `Send`.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_call_takes_its_reserved_slot() {
+        let limiter = KeyedRateLimiter::builder("keyed-wait")
+            .rate(Rate::per_second(10))
+            .burst(1)
+            .max_wait(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        fn send<T: Send>(t: T) -> T {
+            t
+        }
+        let first: Result<u32, Rejection> = send(limiter.call(1u8, async { Ok(1) })).await;
+        assert_eq!(first.unwrap(), 1);
+        let start = tokio::time::Instant::now();
+        let second: Result<u32, Rejection> = limiter.call(1u8, async { Ok(2) }).await;
+        assert_eq!(second.unwrap(), 2);
+        assert!(start.elapsed() >= Duration::from_millis(99));
+        // Another key is not held up.
+        let other: Result<u32, Rejection> = limiter.call(2u8, async { Ok(3) }).await;
+        assert_eq!(other.unwrap(), 3);
+    }
+}
