@@ -584,14 +584,14 @@ async fn max_waiting_applies_before_first_use() {
         .unwrap();
     let (release, running) = hold(&b);
     tokio::task::yield_now().await;
-    let (_never, waiter) = hold(&b);
+    let (let_go, waiter) = hold(&b);
     tokio::task::yield_now().await;
     assert_eq!((b.metrics().in_flight, b.metrics().waiting), (1, 1));
     // The builder's line is unbounded; the configured one holds one waiter.
     assert!(refused_at_once(&b).await);
     release.send(()).unwrap();
     assert_eq!(running.await.unwrap(), Ok(()));
-    drop(_never);
+    drop(let_go);
     assert_eq!(waiter.await.unwrap(), Ok(()));
 }
 
@@ -613,7 +613,7 @@ async fn max_waiting_changes_live_keeping_the_calls_that_wait() {
     assert_eq!((b.metrics().in_flight, b.metrics().waiting), (1, 2));
     assert!(refused_at_once(&b).await);
     apply("[bulkhead.cfg-h-waiting-live]\nmax_waiting = 3");
-    let (_third, third) = hold(&b);
+    let (let_third_go, third) = hold(&b);
     tokio::task::yield_now().await;
     assert_eq!(
         b.metrics().waiting,
@@ -626,7 +626,7 @@ async fn max_waiting_changes_live_keeping_the_calls_that_wait() {
         drop(tx);
         assert_eq!(task.await.unwrap(), Ok(()));
     }
-    drop(_third);
+    drop(let_third_go);
     assert_eq!(third.await.unwrap(), Ok(()));
 }
 

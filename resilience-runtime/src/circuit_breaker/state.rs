@@ -1168,3 +1168,39 @@ impl Shared {
 impl Shared {
     fn probe_on_transition(&self, _: CircuitState, _: CircuitState) {}
 }
+
+#[cfg(all(test, feature = "config", not(loom)))]
+mod tests {
+    use super::super::{CircuitBreaker, Window as Shape};
+    use super::Window;
+
+    fn reshaped(b: &CircuitBreaker, shape: Shape) {
+        let mut next = (**b.shared.config.get()).clone();
+        next.window = shape;
+        b.shared.reconfigure(std::sync::Arc::new(next));
+    }
+
+    #[test]
+    fn windows_are_kept_one_per_shape_and_a_shape_that_comes_back_is_emptied() {
+        let b = CircuitBreaker::builder("windows-kept")
+            .window(Shape::Count(3))
+            .build()
+            .unwrap();
+        let _ =
+            b.call_blocking(|| Err::<(), _>(crate::Rejection::ShuttingDown { name: "x".into() }));
+        assert_eq!(b.metrics().calls, 1);
+        for _ in 0..100 {
+            reshaped(&b, Shape::Count(5));
+            reshaped(&b, Shape::Count(3));
+        }
+        let kept = b.shared.window.kept.lock().unwrap();
+        assert_eq!(kept.len(), 2, "one window per shape, not per change");
+        drop(kept);
+        assert!(matches!(b.shared.window.get(), Window::Count(_)));
+        assert_eq!(
+            b.metrics().calls,
+            0,
+            "the window of count(3) came back empty"
+        );
+    }
+}
