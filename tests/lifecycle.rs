@@ -381,3 +381,44 @@ async fn a_retry_starts_no_further_attempt_and_returns_the_error_it_has() {
     assert!(took < Duration::from_millis(400), "{took:?}");
     lifecycle::resume();
 }
+
+fn failures(policy: PolicyKind, name: &str) -> u64 {
+    registry::snapshot()
+        .into_iter()
+        .find(|s| s.policy == policy && s.name == name)
+        .map_or(0, |s| s.failures)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_by_hand_stopped_by_a_drain_counts_its_failure() {
+    let _turn = TURN.lock().await;
+    let retry = resilience_runtime::Retry::builder()
+        .name("lifecycle-by-hand-retry")
+        .max_attempts(5)
+        .backoff(resilience_runtime::backoff::Fixed::new(Duration::from_secs(1)))
+        .jitter(resilience_runtime::Jitter::None)
+        .build()
+        .unwrap();
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counted = attempts.clone();
+    let call = tokio::spawn(async move {
+        retry
+            .call(|| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { Err::<(), _>(ApiError::Backend) }
+            })
+            .await
+    });
+    settle().await;
+    sleep(MS * 500).await; // the first attempt failed; sleeping until 1s
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+    lifecycle::drain(Duration::from_secs(10)).await;
+    assert_eq!(call.await.unwrap(), Err(ApiError::Backend));
+    assert_eq!(attempts.load(Ordering::SeqCst), 1, "no second attempt");
+    assert_eq!(
+        failures(PolicyKind::Retry, "lifecycle-by-hand-retry"),
+        1,
+        "the call stopped by the drain is counted as failed"
+    );
+    lifecycle::resume();
+}

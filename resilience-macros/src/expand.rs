@@ -335,7 +335,8 @@ impl<'a> Generator<'a> {
         // Counted as running while it runs, for `lifecycle::drain`.
         let p = &self.p;
         if f.is_async {
-            quote!(#p::running(async #mv { #rebind (#block) }))
+            let running = Ident::new("__resilience_running", Span::mixed_site());
+            quote!(async #mv { let #running = #p::running(); #rebind (#block) })
         } else {
             quote!(#p::run(#mv || { #rebind (#block) }))
         }

@@ -67,11 +67,12 @@ pub fn run<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
 
-/// The body of an async function, counted as running while it runs, for
-/// `lifecycle::drain`.
+/// The first statement of an async function's body: the body is counted as running
+/// until this is dropped (when it completes or is cancelled), for `lifecycle::drain`.
 #[inline(always)]
-pub fn running<F: core::future::Future>(body: F) -> crate::lifecycle::Tracked<F> {
-    crate::lifecycle::track(body)
+#[must_use]
+pub fn running() -> crate::lifecycle::Running {
+    crate::lifecycle::Running::enter()
 }
 
 /// `retry_if` when none is given: every error is retried.

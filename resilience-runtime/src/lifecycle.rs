@@ -56,10 +56,9 @@
 //! not counted as running unless it is wrapped in [`track`].
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -147,51 +146,21 @@ pub fn is_draining() -> bool {
 /// Counts `future` as running (from its first poll until it completes or is dropped)
 /// for [`drain`], as the body of an annotated function is: for work run through the
 /// policies by hand.
-pub fn track<F: Future>(future: F) -> Tracked<F> {
-    Tracked {
-        future,
-        running: None,
+pub fn track<F: Future>(future: F) -> impl Future<Output = F::Output> {
+    // The count is made at the first poll and given back when the block ends or is
+    // dropped, with no flag to keep: the attributes' bodies are counted the same way.
+    async move {
+        let _running = Running::enter();
+        future.await
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future of [`track`].
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Tracked<F> {
-        #[pin]
-        future: F,
-        running: Option<Running>,
-    }
-}
-
-impl<F> std::fmt::Debug for Tracked<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tracked")
-            .field("running", &self.running.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F: Future> Future for Tracked<F> {
-    type Output = F::Output;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        if this.running.is_none() {
-            *this.running = Some(Running::enter());
-        }
-        let out = this.future.poll(cx);
-        if out.is_ready() {
-            *this.running = None;
-        }
-        out
-    }
-}
-
-/// One body running, counted until dropped.
+/// One body running, counted from its making until it is dropped. The attributes
+/// make it as the first statement of the body (so it is made at the body's first
+/// poll, and dropped when the body completes or is cancelled): no flag to keep.
+#[doc(hidden)]
 #[derive(Debug)]
-pub(crate) struct Running(());
+pub struct Running(());
 
 impl Running {
     #[inline(always)]
@@ -204,10 +173,16 @@ impl Running {
 impl Drop for Running {
     #[inline(always)]
     fn drop(&mut self) {
-        count(ENDED_FIELD);
-        if is_draining() {
-            ended_while_draining();
-        }
+        end();
+    }
+}
+
+/// A body ended: counted, and told to a drain waiting for it.
+#[inline(always)]
+fn end() {
+    count(ENDED_FIELD);
+    if is_draining() {
+        ended_while_draining();
     }
 }
 
