@@ -267,3 +267,58 @@ async fn no_probe_runs_in_other_states_and_no_task_is_left_behind() {
         );
     }
 }
+
+#[test]
+fn the_probe_runs_on_the_runtime_of_the_call_that_opened_the_breaker() {
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let (maker, opener) = (paused(), paused());
+    let probed_on = Arc::new(Mutex::new(Vec::new()));
+    let seen = probed_on.clone();
+    // Built on one runtime...
+    let breaker = maker.block_on(async {
+        CircuitBreaker::builder("probe-runtime")
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(60))
+            .probe(
+                move || {
+                    let seen = seen.clone();
+                    async move {
+                        seen.lock().unwrap().push(
+                            tokio::runtime::Handle::current()
+                                .metrics()
+                                .num_alive_tasks(),
+                        );
+                        false
+                    }
+                },
+                Duration::from_secs(1),
+            )
+            .build()
+            .unwrap()
+    });
+    // ...opened by a call on another: the probe task is the opener's.
+    opener.block_on(async {
+        let failed: Result<(), ApiError> = breaker.call(async { Err(ApiError::Down) }).await;
+        assert!(matches!(failed, Err(ApiError::Down)));
+        assert_eq!(breaker.state(), CircuitState::Open);
+        assert_eq!(alive_tasks(), 1, "the probe task, on the opener's runtime");
+        sleep(MS * 2500).await;
+    });
+    assert_eq!(maker.metrics().num_alive_tasks(), 0, "none on the maker's");
+    assert_eq!(
+        probed_on.lock().unwrap().clone(),
+        [1, 1],
+        "two probes, each run inside the opener's runtime (its one task)"
+    );
+    opener.block_on(async {
+        breaker.transition_to_closed();
+        settle().await;
+        assert_eq!(alive_tasks(), 0, "the task ended with the open state");
+    });
+}
