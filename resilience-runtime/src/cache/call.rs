@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Cache, Inner, Slot};
+use super::{Cache, Inner, Slot, Stored, clock};
 use crate::PolicyKey;
 use crate::events::EventKind;
 use crate::flight::{Flight, Lead, OnDrop, Shared, Waited};
@@ -74,11 +74,14 @@ impl Cache {
     /// The fresh entry of `key`, if there is one (counted as a fresh hit); nothing runs.
     #[inline]
     pub fn get<K: PolicyKey, T: Clone + 'static>(&self, key: &K) -> Option<T> {
-        let now = self.inner.now_if_fresh_possible()?;
         let inner = &*self.inner;
+        if inner.ttl.is_zero() {
+            return None;
+        }
+        let coarse = clock::coarse_now();
         let value = inner
             .map
-            .with(key, |slot| inner.fresh::<T>(slot, now))
+            .read(key, |slot| fresh::<T>(slot, coarse))
             .flatten()?;
         inner.stats.add(Count::Success);
         inner.stats.add(Count::Extra1);
@@ -94,27 +97,33 @@ fn shared_ok<T: Clone + 'static>(inner: &Inner, value: &Shared) -> Option<T> {
 }
 
 impl Inner {
-    /// Now, where an entry can be fresh (a `ttl` above zero).
-    #[inline]
-    fn now_if_fresh_possible(&self) -> Option<Instant> {
-        (!self.ttl.is_zero()).then(Instant::now)
-    }
-
-    /// A clone of the slot's value if it is younger than `ttl`.
-    #[inline]
-    fn fresh<T: Clone + 'static>(&self, slot: &Slot, now: Instant) -> Option<T> {
-        let (value, at) = slot.value.as_ref()?;
-        if now.saturating_duration_since(*at) >= self.ttl {
-            return None;
-        }
-        value.downcast_ref::<T>().cloned()
-    }
-
     #[inline]
     fn begin<K: PolicyKey, T: Clone + 'static>(&self, key: &K) -> Begin<T> {
-        let now = self.now_if_fresh_possible();
+        // A zero `ttl`: nothing is ever fresh, no clock is read.
+        let fresh_possible = !self.ttl.is_zero();
+        // A fresh hit under the shard's read lock: hits of other threads run alongside.
+        if fresh_possible {
+            let coarse = clock::coarse_now();
+            if let Some(Some(value)) = self.map.read(key, |slot| fresh::<T>(slot, coarse)) {
+                self.stats.add(Count::Success);
+                self.stats.add(Count::Extra1);
+                return Begin::Fresh(value);
+            }
+        }
+        self.lead_or_wait(key, fresh_possible)
+    }
+
+    /// No fresh entry was found: under the shard's write lock, an entry stored
+    /// meanwhile, the body running for the key, or this call runs it.
+    #[inline(never)]
+    fn lead_or_wait<K: PolicyKey, T: Clone + 'static>(
+        &self,
+        key: &K,
+        fresh_possible: bool,
+    ) -> Begin<T> {
+        let coarse = clock::coarse_now();
         let begin = self.map.with_or_insert(key, Slot::default, |slot| {
-            if let Some(value) = now.and_then(|now| self.fresh::<T>(slot, now)) {
+            if let Some(value) = fresh_possible.then(|| fresh::<T>(slot, coarse)).flatten() {
                 return Begin::Fresh(value);
             }
             if let Some(flight) = slot.flight.as_ref().filter(|f| !f.is_done()) {
@@ -145,12 +154,20 @@ impl Inner {
         match outcome {
             Ok(value) => {
                 self.stats.add(Count::Success);
+                // The coarse clock first: its reading is then no later than `now`.
+                let coarse_at = clock::coarse_now();
                 let now = Instant::now();
+                clock::observe(now);
+                let times = Times {
+                    at: now,
+                    fresh_until: now.checked_add(self.ttl),
+                    coarse_until: clock::bound(coarse_at, self.ttl),
+                };
                 let stored = self.map.with_or_insert(key, Slot::default, |slot| {
                     if ours(slot) {
                         slot.flight = None;
                     }
-                    store(slot, value.clone(), now)
+                    store(slot, value.clone(), times)
                 });
                 if let Some(lead) = lead {
                     lead.finish(Some(stored));
@@ -167,12 +184,12 @@ impl Inner {
                         if ours(slot) {
                             slot.flight = None;
                         }
-                        let (value, at) = slot.value.as_ref()?;
-                        let age = now.saturating_duration_since(*at);
+                        let stored = slot.value.as_ref()?;
+                        let age = now.saturating_duration_since(stored.at);
                         if age >= limit {
                             return None;
                         }
-                        Some((value.downcast_ref::<T>()?.clone(), age))
+                        Some((stored.value.downcast_ref::<T>()?.clone(), age))
                     })
                     .flatten();
                 if let Some(lead) = lead {
@@ -191,17 +208,53 @@ impl Inner {
     }
 }
 
+/// A clone of the slot's value if it is younger than `ttl`. `coarse` is the coarse
+/// clock now: before the entry's coarse bound it is fresh without a look at
+/// `tokio::time`; after, `tokio::time` decides.
+#[inline]
+fn fresh<T: Clone + 'static>(slot: &Slot, coarse: u64) -> Option<T> {
+    let stored = slot.value.as_ref()?;
+    if coarse >= stored.coarse_until && !fresh_now(stored) {
+        return None;
+    }
+    stored.value.downcast_ref::<T>().cloned()
+}
+
+/// Whether the entry is younger than `ttl` by `tokio::time`: now before the instant
+/// it stops being fresh.
+#[inline(never)]
+fn fresh_now(stored: &Stored) -> bool {
+    stored
+        .fresh_until
+        .is_none_or(|until| Instant::now() < until)
+}
+
+/// When an `Ok` was stored, and until when it is fresh.
+#[derive(Clone, Copy)]
+struct Times {
+    at: Instant,
+    fresh_until: Option<Instant>,
+    coarse_until: u64,
+}
+
 /// Stores `value` in the slot, in place where the slot already holds the only
 /// reference to a value of its type (no allocation in the steady state).
-fn store<T: Send + Sync + 'static>(slot: &mut Slot, value: T, now: Instant) -> Shared {
-    if let Some((held, at)) = slot.value.as_mut() {
-        if let Some(place) = Arc::get_mut(held).and_then(|v| v.downcast_mut::<T>()) {
+fn store<T: Send + Sync + 'static>(slot: &mut Slot, value: T, times: Times) -> Shared {
+    if let Some(stored) = slot.value.as_mut() {
+        if let Some(place) = Arc::get_mut(&mut stored.value).and_then(|v| v.downcast_mut::<T>()) {
             *place = value;
-            *at = now;
-            return Arc::clone(held);
+            stored.at = times.at;
+            stored.fresh_until = times.fresh_until;
+            stored.coarse_until = times.coarse_until;
+            return Arc::clone(&stored.value);
         }
     }
     let shared: Shared = Arc::new(value);
-    slot.value = Some((Arc::clone(&shared), now));
+    slot.value = Some(Stored {
+        value: Arc::clone(&shared),
+        at: times.at,
+        fresh_until: times.fresh_until,
+        coarse_until: times.coarse_until,
+    });
     shared
 }

@@ -47,14 +47,26 @@
 //! quick_cache: both evict by frequency-aware policies (TinyLFU, S3-FIFO) where the
 //! contract is least recently used, a cache miss must also find the running body for
 //! its key under the same lock, and its fresh hit measures as fast as quick_cache's
-//! `get` (figures in `BENCHMARKS.md`). A fresh hit takes one shard's lock (no other
-//! lock), reads the clock once, clones the value and allocates nothing.
+//! `get` (figures in `BENCHMARKS.md`). A fresh hit reads its key's shard under the
+//! keyed map's read path (hits of other threads run alongside), clones the value and
+//! allocates nothing.
+//!
+//! Time is `tokio::time`'s, but a hit well inside its entry's `ttl` does not read it:
+//! on Linux each entry also keeps, in the kernel's coarse monotonic clock
+//! (`CLOCK_MONOTONIC_COARSE`, the same timeline, read in a few nanoseconds instead of
+//! `clock_gettime`'s tens), the instant before which it is certainly fresh (its ttl
+//! less two of the clock's ticks and a millisecond). Hits after that instant, and every
+//! hit once `tokio::time` has been seen paused in this process (a paused clock stands
+//! still between two reads, or runs ahead of the real one; each store looks), decide
+//! by `tokio::time`. A clock paused after an entry was stored is noticed at the next
+//! store.
 //!
 //! Values are `Clone + Send + Sync + 'static`: they are shared with waiting calls and
 //! kept between calls. Functions that give the same `name` share the entries; an entry
 //! of another value type is a miss.
 
 mod call;
+mod clock;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -80,11 +92,24 @@ struct Inner {
     map: KeyedMap<Slot>,
 }
 
-/// One key's entry: its last `Ok` and when it was stored, and the body running for it.
+/// One key's entry: its last `Ok`, and the body running for it.
 #[derive(Clone, Default)]
 struct Slot {
-    value: Option<(Shared, tokio::time::Instant)>,
+    value: Option<Stored>,
     flight: Option<Arc<Flight>>,
+}
+
+/// A stored `Ok` and when it was stored.
+#[derive(Clone)]
+struct Stored {
+    value: Shared,
+    at: tokio::time::Instant,
+    /// `at + ttl` (`None`: beyond what an instant holds, fresh for good): a fresh hit
+    /// compares two instants instead of working out a duration.
+    fresh_until: Option<tokio::time::Instant>,
+    /// Before this reading of the coarse clock the entry is certainly fresh (0: no
+    /// such bound); see [`clock`].
+    coarse_until: u64,
 }
 
 impl std::fmt::Debug for Cache {
