@@ -271,6 +271,74 @@ pub mod ours_sync {
     }
 }
 
+/// A fresh cache hit with a `String` key: ours by hand (`Cache::get`) and the
+/// concurrent caches' `get`, each holding the same 64 keys (`sku-00000` ...).
+pub mod cache_hits {
+    use super::*;
+    use resilience_runtime::cache::Cache;
+
+    /// The keys every cache holds.
+    pub static NAMES: LazyLock<Vec<String>> =
+        LazyLock::new(|| (0..KEYS).map(|i| format!("sku-{i:05}")).collect());
+
+    fn key(i: u64) -> &'static String {
+        &NAMES[(i % KEYS) as usize]
+    }
+
+    fn found(v: Option<u64>) -> Out {
+        v.map(black_box).ok_or(BenchError::Anchor)
+    }
+
+    /// Ours, `ttl = 1h`, filled with every key.
+    pub static OURS: LazyLock<Cache> = LazyLock::new(|| {
+        let cache = Cache::builder("bench-cache-string")
+            .ttl(Duration::from_secs(3600))
+            .build()
+            .expect("valid settings");
+        for (i, key) in (0..).zip(NAMES.iter()) {
+            let stored: Out = cache.call_blocking(key.clone(), || Ok(i));
+            check(stored);
+        }
+        cache
+    });
+
+    /// quick_cache's sync cache, filled with every key.
+    pub static QUICK: LazyLock<quick_cache::sync::Cache<String, u64>> = LazyLock::new(|| {
+        let cache = quick_cache::sync::Cache::new(10_000);
+        for (i, key) in (0..).zip(NAMES.iter()) {
+            cache.insert(key.clone(), i);
+        }
+        cache
+    });
+
+    /// moka's sync cache with a time-to-live of 1h, filled with every key.
+    pub static MOKA: LazyLock<moka::sync::Cache<String, u64>> = LazyLock::new(|| {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(3600))
+            .build();
+        for (i, key) in (0..).zip(NAMES.iter()) {
+            cache.insert(key.clone(), i);
+        }
+        cache
+    });
+
+    /// `Cache::get`.
+    pub fn ours(i: u64) -> Out {
+        found(OURS.get::<String, u64>(key(i)))
+    }
+
+    /// `quick_cache::sync::Cache::get`.
+    pub fn quick_cache(i: u64) -> Out {
+        found(QUICK.get(key(i)))
+    }
+
+    /// `moka::sync::Cache::get`.
+    pub fn moka(i: u64) -> Out {
+        found(MOKA.get(key(i)))
+    }
+}
+
 /// The crates a user would otherwise pick, used as their docs show.
 pub mod anchors {
     use super::*;
@@ -912,6 +980,34 @@ pub static CASES: &[Case] = &[
         Ours,
         batch!(|i| ours::cache_hit(i)),
     )
+    .shared(),
+    case(
+        "cache (String key)",
+        "cache_get_string_ours",
+        "Cache::get, fresh hit (String key)",
+        Ours,
+        batch!(sync, |i| cache_hits::ours(i)),
+    )
+    .sync()
+    .vs("cache_get_quick_cache")
+    .shared(),
+    case(
+        "cache (String key)",
+        "cache_get_quick_cache",
+        "quick_cache sync::Cache::get (String key)",
+        Anchor,
+        batch!(sync, |i| cache_hits::quick_cache(i)),
+    )
+    .sync()
+    .shared(),
+    case(
+        "cache (String key)",
+        "cache_get_moka",
+        "moka sync::Cache::get, with a ttl (String key)",
+        Anchor,
+        batch!(sync, |i| cache_hits::moka(i)),
+    )
+    .sync()
     .shared(),
     case(
         "lifecycle",
