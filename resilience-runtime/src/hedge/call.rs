@@ -55,11 +55,15 @@ pin_project! {
     }
 }
 
+/// A copy after the first (`None` once it ended), and when it started (percentile
+/// mode).
+type Later<F> = (Option<Pin<Box<F>>>, Option<Instant>);
+
 /// A race of several copies: everything the first copy alone does not need.
 struct Race<F: Future> {
     /// The copies after the first (each `None` once it ended), with when each started
     /// (percentile mode).
-    later: Vec<(Option<Pin<Box<F>>>, Option<Instant>)>,
+    later: Vec<Later<F>>,
     /// Copies started, the first included.
     started: u32,
     /// Copies running now.
