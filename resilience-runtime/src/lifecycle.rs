@@ -146,13 +146,11 @@ pub fn is_draining() -> bool {
 /// Counts `future` as running (from its first poll until it completes or is dropped)
 /// for [`drain`], as the body of an annotated function is: for work run through the
 /// policies by hand.
-pub fn track<F: Future>(future: F) -> impl Future<Output = F::Output> {
-    // The count is made at the first poll and given back when the block ends or is
-    // dropped, with no flag to keep: the attributes' bodies are counted the same way.
-    async move {
-        let _running = Running::enter();
-        future.await
-    }
+pub async fn track<F: Future>(future: F) -> F::Output {
+    // Counted at the first poll and given back when the body ends or is dropped, with
+    // no flag to keep: the attributes' bodies are counted the same way.
+    let _running = Running::enter();
+    future.await
 }
 
 /// One body running, counted from its making until it is dropped. The attributes
