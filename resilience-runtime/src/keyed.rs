@@ -62,7 +62,7 @@
 //! closures of `read`, `with` and their `_or_insert` forms also run under the shard's
 //! lock: the same holds for them (a writer would wait for the reader it runs in).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
@@ -227,14 +227,87 @@ impl<V> Drop for WriteGuard<'_, V> {
 }
 
 /// One shard: entries by full hash (hashed again by identity), collisions in a `Vec`.
-type Shard<V> = HashMap<u64, Vec<Entry<V>>, BuildHasherDefault<IdentityHasher>>;
+type Shard<V> = HashMap<u64, Slot<V>, BuildHasherDefault<IdentityHasher>>;
+
+/// The entries of one full hash: nearly always one, held in place (a look-up follows
+/// no pointer to reach it); two keys only when their 64-bit hashes collide.
+enum Slot<V> {
+    One(Entry<V>),
+    /// Empty (no allocation) or colliding keys.
+    Many(Vec<Entry<V>>),
+}
+
+impl<V> Default for Slot<V> {
+    fn default() -> Self {
+        Slot::Many(Vec::new())
+    }
+}
+
+impl<V> std::ops::Deref for Slot<V> {
+    type Target = [Entry<V>];
+    #[inline]
+    fn deref(&self) -> &[Entry<V>] {
+        match self {
+            Slot::One(entry) => std::slice::from_ref(entry),
+            Slot::Many(entries) => entries,
+        }
+    }
+}
+
+impl<V> std::ops::DerefMut for Slot<V> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [Entry<V>] {
+        match self {
+            Slot::One(entry) => std::slice::from_mut(entry),
+            Slot::Many(entries) => entries,
+        }
+    }
+}
+
+impl<V> Slot<V> {
+    fn push(&mut self, entry: Entry<V>) {
+        *self = match std::mem::take(self) {
+            Slot::Many(entries) if entries.is_empty() => Slot::One(entry),
+            Slot::One(first) => Slot::Many(vec![first, entry]),
+            Slot::Many(mut entries) => {
+                entries.push(entry);
+                Slot::Many(entries)
+            }
+        };
+    }
+
+    /// Removes the `i`th entry (the last takes its place).
+    fn swap_remove(&mut self, i: usize) {
+        match self {
+            Slot::One(_) => *self = Slot::default(),
+            Slot::Many(entries) => {
+                entries.swap_remove(i);
+            }
+        }
+    }
+}
 
 struct Entry<V> {
     key: Box<dyn Any + Send + Sync>,
+    /// `key`'s type, compared without a call through `key`'s vtable.
+    key_type: TypeId,
     value: V,
     /// Unique for the map's life: the stamp the entry was inserted with.
     id: u64,
     last_used: AtomicU64,
+}
+
+impl<V> Entry<V> {
+    /// The entry's key, if it is a `K`.
+    #[inline]
+    fn key_as<K: 'static>(&self) -> Option<&K> {
+        if self.key_type != TypeId::of::<K>() {
+            return None;
+        }
+        let key: *const (dyn Any + Send + Sync) = &*self.key;
+        // SAFETY: `key` was boxed from a `K`, as `key_type` says.
+        Some(unsafe { &*key.cast::<K>() })
+    }
 }
 
 /// An entry that was among the oldest at the last scan.
@@ -347,6 +420,7 @@ impl<V: Clone> KeyedMap<V> {
             let result = f(&mut value);
             shard.entry(hash).or_default().push(Entry {
                 key: Box::new(key.clone_key()),
+                key_type: TypeId::of::<K>(),
                 value,
                 id,
                 last_used: AtomicU64::new(id),
@@ -399,7 +473,7 @@ impl<V: Clone> KeyedMap<V> {
         };
         let Some(i) = slot
             .iter()
-            .position(|e| e.key.downcast_ref::<K>().is_some_and(|k| k.eq_key(key)))
+            .position(|e| e.key_as::<K>().is_some_and(|k| k.eq_key(key)))
         else {
             return false;
         };
@@ -419,7 +493,12 @@ impl<V: Clone> KeyedMap<V> {
         let mut values = Vec::with_capacity(self.len());
         for shard in &self.shards {
             let shard = locked_read(&shard.0);
-            values.extend(shard.values().flatten().map(|e| e.value.clone()));
+            values.extend(
+                shard
+                    .values()
+                    .flat_map(|s| s.iter())
+                    .map(|e| e.value.clone()),
+            );
         }
         values
     }
@@ -430,7 +509,7 @@ impl<V: Clone> KeyedMap<V> {
         candidates.clear();
         for i in 0..SHARDS {
             let mut shard = self.write_index(i);
-            let n: usize = shard.values().map(Vec::len).sum();
+            let n: usize = shard.values().map(|s| s.len()).sum();
             shard.clear();
             self.len.fetch_sub(n, Ordering::Relaxed);
         }
@@ -566,7 +645,7 @@ fn find<'a, K: PolicyKey, V>(shard: &'a Shard<V>, hash: u64, key: &K) -> Option<
     shard
         .get(&hash)?
         .iter()
-        .find(|e| e.key.downcast_ref::<K>().is_some_and(|k| k.eq_key(key)))
+        .find(|e| e.key_as::<K>().is_some_and(|k| k.eq_key(key)))
 }
 
 fn find_mut<'a, K: PolicyKey, V>(
@@ -577,7 +656,7 @@ fn find_mut<'a, K: PolicyKey, V>(
     shard
         .get_mut(&hash)?
         .iter_mut()
-        .find(|e| e.key.downcast_ref::<K>().is_some_and(|k| k.eq_key(key)))
+        .find(|e| e.key_as::<K>().is_some_and(|k| k.eq_key(key)))
 }
 
 /// Locks ignoring poisoning: the map's invariants hold between any two statements.
@@ -770,6 +849,37 @@ mod tests {
         assert_eq!(map.len(), 1 + 2 * 2_000);
         assert_eq!(map.get(&5u64), Some(6));
         assert_eq!(map.get(&3u64), None);
+    }
+
+    /// The entries of one hash: one in place, then colliding keys in a `Vec`, down
+    /// to empty again.
+    #[test]
+    fn colliding_keys_share_a_slot() {
+        let entry = |k: u32| Entry {
+            key: Box::new(k),
+            key_type: TypeId::of::<u32>(),
+            value: k,
+            id: u64::from(k),
+            last_used: AtomicU64::new(0),
+        };
+        let mut slot = Slot::default();
+        assert!(slot.is_empty());
+        slot.push(entry(1));
+        assert!(matches!(slot, Slot::One(_)));
+        slot.push(entry(2));
+        slot.push(entry(3));
+        assert_eq!(slot.iter().map(|e| e.value).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(slot[1].key_as::<u32>(), Some(&2));
+        assert_eq!(slot[1].key_as::<u64>(), None);
+        slot.swap_remove(0);
+        assert_eq!(slot.iter().map(|e| e.value).collect::<Vec<_>>(), [3, 2]);
+        slot.swap_remove(1);
+        slot.swap_remove(0);
+        assert!(slot.is_empty());
+        let mut one = Slot::default();
+        one.push(entry(4));
+        one.swap_remove(0);
+        assert!(one.is_empty());
     }
 
     #[test]
