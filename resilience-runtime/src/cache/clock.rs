@@ -50,16 +50,17 @@ pub(super) fn bound(coarse_at: u64, ttl: Duration) -> u64 {
 
 /// Looks at a `tokio::time` reading just taken for signs of a paused clock.
 pub(super) fn observe(now: Instant) {
-    if PAUSED.load(Ordering::Relaxed) {
-        return;
-    }
-    let real = std::time::Instant::now();
-    let again = Instant::now();
-    // A running clock moves between two readings and is never ahead of the real one
-    // read after it; a paused one stands still, or was advanced past it.
-    if again == now || now.into_std() > real {
+    if !PAUSED.load(Ordering::Relaxed) && looks_paused(now) {
         PAUSED.store(true, Ordering::Relaxed);
     }
+}
+
+/// A running clock moves between two readings and is never ahead of the real one
+/// read after it; a paused one stands still, or was advanced past it.
+fn looks_paused(now: Instant) -> bool {
+    let real = std::time::Instant::now();
+    let again = Instant::now();
+    again == now || now.into_std() > real
 }
 
 #[cfg(target_os = "linux")]
@@ -131,5 +132,23 @@ mod tests {
         }
         assert_eq!(bound(at, Duration::from_micros(10)), 0);
         assert_eq!(bound(u64::MAX, Duration::from_secs(3600)), 0);
+    }
+
+    #[test]
+    fn a_running_clock_is_not_taken_for_a_paused_one() {
+        // Outside a runtime `tokio::time` is the real clock.
+        for _ in 0..1_000 {
+            assert!(!looks_paused(Instant::now()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_clock_is_noticed_and_the_coarse_clock_is_no_longer_read() {
+        assert!(looks_paused(Instant::now()));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(looks_paused(Instant::now()));
+        observe(Instant::now());
+        assert!(PAUSED.load(Ordering::Relaxed));
+        assert_eq!(coarse_now(), u64::MAX);
     }
 }
