@@ -185,16 +185,16 @@ impl<F, R> std::fmt::Debug for Call<'_, F, R> {
     }
 }
 
-/// Records the failure of a poll that unwinds.
+/// Records the failure of a poll that unwinds. Disarmed (forgotten) when the poll
+/// returns, so that a poll that does not panic pays nothing for it.
 struct PanicGuard<'p, 'a>(&'p mut Option<Permit<'a>>);
 
 impl Drop for PanicGuard<'_, '_> {
-    #[inline]
+    #[cold]
     fn drop(&mut self) {
-        if self.0.is_some() && std::thread::panicking() {
-            if let Some(permit) = self.0.take() {
-                permit.record_failure();
-            }
+        // Only while unwinding: a poll that returns disarms the guard.
+        if let Some(permit) = self.0.take() {
+            permit.record_failure();
         }
     }
 }
@@ -220,12 +220,14 @@ where
                 }
             }
         }
-        let guard = PanicGuard(this.permit);
-        let result = match this.future.poll(cx) {
+        let guard = PanicGuard(&mut *this.permit);
+        let polled = this.future.poll(cx);
+        std::mem::forget(guard);
+        let result = match polled {
             Poll::Ready(result) => result,
             Poll::Pending => return Poll::Pending,
         };
-        if let (Some(permit), Some(record_if)) = (guard.0.take(), this.record_if.take()) {
+        if let (Some(permit), Some(record_if)) = (this.permit.take(), this.record_if.take()) {
             permit.record(&result, record_if);
         }
         Poll::Ready(result)
