@@ -343,6 +343,37 @@ async fn a_panicking_call_gives_its_slot_back() {
     assert_eq!(metrics(&bh), (0, 0));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_call_panicking_in_its_first_poll_gives_its_slot_back_and_counts_as_failed() {
+    let bh = Bulkhead::builder("t-panic-first-poll")
+        .max_concurrent(1)
+        .register()
+        .unwrap();
+    let panicker = {
+        let bh = bh.clone();
+        tokio::spawn(async move {
+            bh.call(async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                Ok::<(), Rejection>(())
+            })
+            .await
+        })
+    };
+    assert!(panicker.await.unwrap_err().is_panic());
+    assert_eq!(metrics(&bh), (0, 0));
+    assert_eq!(
+        bh.call(async { Ok::<_, Rejection>(1) }).await,
+        Ok(1),
+        "the slot is free"
+    );
+    let snapshot = registry::snapshot()
+        .into_iter()
+        .find(|s| s.name == "t-panic-first-poll")
+        .unwrap();
+    assert_eq!((snapshot.failures, snapshot.successes), (1, 1));
+}
+
 #[test]
 fn a_panicking_blocking_call_gives_its_slot_back() {
     let bh = fixed("t-panic-blocking", 1, Duration::ZERO);

@@ -30,9 +30,14 @@ pub struct BulkheadPermit<'a> {
 /// What a permit reports to an adaptive limit when dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
+    /// Held by hand: a success unless the thread is panicking (or [`failed`] is called).
+    ///
+    /// [`failed`]: BulkheadPermit::failed
+    Held,
     Success,
     Failure,
-    /// Unknown (a cancelled call): no sample.
+    /// Unknown (a cancelled call): no sample, unless the thread is panicking (a
+    /// failure then).
     Ignore,
 }
 
@@ -42,7 +47,7 @@ impl<'a> BulkheadPermit<'a> {
         BulkheadPermit {
             inner,
             start: inner.adaptive.as_ref().map(|_| Instant::now()),
-            outcome: Outcome::Success,
+            outcome: Outcome::Held,
         }
     }
 
@@ -69,24 +74,23 @@ impl<'a> BulkheadPermit<'a> {
 impl Drop for BulkheadPermit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let (Some(adaptive), Some(start)) = (&self.inner.adaptive, self.start) {
-            let ok = match self.outcome {
-                _ if std::thread::panicking() => Some(false),
-                Outcome::Success => Some(true),
-                Outcome::Failure => Some(false),
-                Outcome::Ignore => None,
-            };
-            if let Some(ok) = ok {
-                let in_flight = self.inner.slots.snapshot().in_flight();
-                let inner = self.inner;
-                adaptive.sample(&inner.slots, &inner.stats, start.elapsed(), ok, in_flight);
-            }
+        // A call's outcome, once known, stands; the thread's panicking state is read
+        // only for a permit whose outcome is not (held by hand, or cancelled).
+        let ok = match self.outcome {
+            Outcome::Success => Some(true),
+            Outcome::Failure => Some(false),
+            Outcome::Held => Some(!std::thread::panicking()),
+            Outcome::Ignore => std::thread::panicking().then_some(false),
+        };
+        if let (Some(adaptive), Some(start), Some(ok)) = (&self.inner.adaptive, self.start, ok) {
+            let in_flight = self.inner.slots.snapshot().in_flight();
+            let inner = self.inner;
+            adaptive.sample(&inner.slots, &inner.stats, start.elapsed(), ok, in_flight);
         }
-        match self.outcome {
-            _ if std::thread::panicking() => self.inner.stats.add(Count::Failure),
-            Outcome::Success => self.inner.stats.add(Count::Success),
-            Outcome::Failure => self.inner.stats.add(Count::Failure),
-            Outcome::Ignore => {} // cancelled: neither
+        match ok {
+            Some(true) => self.inner.stats.add(Count::Success),
+            Some(false) => self.inner.stats.add(Count::Failure),
+            None => {} // cancelled: neither
         }
         self.inner.slots.release();
     }
@@ -395,9 +399,28 @@ where
                 }
                 CallState::Start => {
                     let bulkhead: &'a Bulkhead = this.bulkhead;
-                    *this.state = match bulkhead.try_acquire_fast() {
-                        Some(permit) => CallState::Running(permit.for_call()),
-                        None => CallState::Waiting(Box::pin(bulkhead.acquire_slow())),
+                    let Some(permit) = bulkhead.try_acquire_fast() else {
+                        *this.state = CallState::Waiting(Box::pin(bulkhead.acquire_slow()));
+                        continue;
+                    };
+                    // Polled at once, the slot held here: a call that completes in
+                    // its first poll never stores its permit (an unwinding poll drops
+                    // it here, a failure).
+                    let mut permit = permit.for_call();
+                    return match this.future.as_mut().poll(cx) {
+                        Poll::Ready(result) => {
+                            permit.outcome = if result.is_ok() {
+                                Outcome::Success
+                            } else {
+                                Outcome::Failure
+                            };
+                            *this.state = CallState::Done;
+                            Poll::Ready(result)
+                        }
+                        Poll::Pending => {
+                            *this.state = CallState::Running(permit);
+                            Poll::Pending
+                        }
                     };
                 }
                 CallState::Waiting(waiting) => match waiting.as_mut().poll(cx) {
