@@ -212,13 +212,28 @@ where
         let this = self.project();
         assert!(this.record_if.is_some(), "`Call` polled after completion");
         if this.permit.is_none() {
-            match this.breaker.try_acquire() {
-                Ok(permit) => *this.permit = Some(permit),
+            let permit = match this.breaker.try_acquire() {
+                Ok(permit) => permit,
                 Err(rejection) => {
                     *this.record_if = None;
                     return Poll::Ready(Err(E::from_rejection(rejection)));
                 }
-            }
+            };
+            // The first poll, the permit held here: a call that completes in it never
+            // stores the permit (and a poll that unwinds drops it here, which records
+            // a failure).
+            return match this.future.poll(cx) {
+                Poll::Ready(result) => {
+                    if let Some(record_if) = this.record_if.take() {
+                        permit.record(&result, record_if);
+                    }
+                    Poll::Ready(result)
+                }
+                Poll::Pending => {
+                    *this.permit = Some(permit);
+                    Poll::Pending
+                }
+            };
         }
         let guard = PanicGuard(&mut *this.permit);
         let polled = this.future.poll(cx);
