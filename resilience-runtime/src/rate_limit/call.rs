@@ -393,7 +393,20 @@ where
                         continue;
                     }
                     *this.state = match core.decide(tat) {
-                        Decision::Now => CallState::Running,
+                        // Polled at once: a call that completes in its first poll
+                        // writes its state once.
+                        Decision::Now => {
+                            return match this.future.as_mut().poll(cx) {
+                                Poll::Ready(result) => {
+                                    *this.state = CallState::Done;
+                                    Poll::Ready(core.counted(result))
+                                }
+                                Poll::Pending => {
+                                    *this.state = CallState::Running;
+                                    Poll::Pending
+                                }
+                            };
+                        }
                         Decision::Wait {
                             at,
                             wait,
