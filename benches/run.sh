@@ -20,6 +20,7 @@ printf 'started\t%s\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(load)" > "$resu
 cargo bench -p resilience-bench --bench overhead
 cargo run -p resilience-bench --release --bin alloc_count -- --check
 benches/compile-time/run.sh 100 10 5
+benches/compile-time/stacks.sh 100 10 5
 
 printf 'finished\t%s\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(load)" >> "$results/run.tsv.part"
 mv "$results/run.tsv.part" "$results/run.tsv"

@@ -130,6 +130,6 @@ for kind in touch clean; do
   printf '%-6s plain %6.3fs | one attribute each %6.3fs = %sx | retry+breaker+timeout %6.3fs = %sx | #[instrument] %6.3fs = %sx (its plain twin %6.3fs)\n' \
     "$kind" "${t[0]}" "${t[1]}" "$(ratio "${t[1]}" "${t[0]}")" "${t[2]}" "$(ratio "${t[2]}" "${t[0]}")" \
     "${t[4]}" "$(ratio "${t[4]}" "${t[3]}")" "${t[3]}"
-  tsv+="$kind	${t[*]}"$'\n'
+  tsv+="$kind	${t[0]}	${t[1]}	${t[2]}	${t[3]}	${t[4]}"$'\n'
 done
 printf '%s' "$tsv" > "$results/compile-stacks.tsv"

@@ -39,6 +39,10 @@ struct Figures {
     allocs: BTreeMap<String, Vec<String>>,
     overlap: BTreeMap<String, Vec<String>>,
     compile: BTreeMap<String, Vec<String>>,
+    /// Issue 16's crates (`benches/compile-time/stacks.sh`): per kind of check, the
+    /// plain crate, one attribute each, the stack of three, tracing's plain twin and
+    /// `#[instrument]`.
+    stacks: BTreeMap<String, Vec<String>>,
 }
 
 impl Figures {
@@ -60,6 +64,7 @@ impl Figures {
             allocs: results::read("allocations.tsv"),
             overlap,
             compile: results::read("compile-time.tsv"),
+            stacks: results::read("compile-stacks.tsv"),
         }
     }
 
@@ -78,6 +83,15 @@ impl Figures {
 
     fn compile(&self, key: &str, field: usize) -> Option<f64> {
         self.compile.get(key)?.get(field)?.parse().ok()
+    }
+
+    /// Issue 16's crate `crate_` (1 one attribute each, 2 the stack of three, 4
+    /// `#[instrument]`) against its plain twin, for checks of `kind`.
+    fn stack_ratio(&self, kind: &str, crate_: usize) -> Option<f64> {
+        let row = self.stacks.get(kind)?;
+        let at = |i: usize| row.get(i)?.parse::<f64>().ok();
+        let plain = if crate_ == 4 { at(3)? } else { at(0)? };
+        Some(at(crate_)? / plain)
     }
 }
 
@@ -313,6 +327,25 @@ fn compile_table(f: &Figures, out: &mut String) {
             .unwrap();
         }
     }
+    if !f.stacks.is_empty() {
+        writeln!(
+            out,
+            "\nIssue 16's crates (`benches/compile-time/stacks.sh`): 100 async fns, one attribute each (a quarter each of `#[retry(max_attempts = 3)]`, `#[timeout(\"1s\")]`, `#[circuit_breaker(name = ..)]`, `#[fallback(default)]`), and `retry + circuit_breaker + timeout` on each; `cargo check` after a touch (cargo's default, incremental) and after `cargo clean -p` of the crate; medians, the crates taking turns.\n\n| check | plain (s) | one attribute each | retry + breaker + timeout | tracing's `#[instrument]` (against its plain twin) |\n|---|--:|--:|--:|--:|"
+        )
+        .unwrap();
+        for (kind, label) in [("touch", "after a touch"), ("clean", "after `clean -p`")] {
+            let plain = f.stacks.get(kind).and_then(|r| r.first()).cloned();
+            writeln!(
+                out,
+                "| {label} | {} | {} | {} | {} |",
+                plain.unwrap_or_else(|| "–".into()),
+                ratio(f.stack_ratio(kind, 1)),
+                ratio(f.stack_ratio(kind, 2)),
+                ratio(f.stack_ratio(kind, 4)),
+            )
+            .unwrap();
+        }
+    }
     if let Some(t) = f.compile("macros-clean-build", 0) {
         writeln!(
             out,
@@ -459,6 +492,29 @@ fn targets(f: &Figures) -> Vec<Target> {
         clean.map_or("–".into(), |ms| format!("{ms:.2} ms")),
         clean.map(|ms| ms <= 2.0),
     );
+    for (what, kind, crate_, limit) in [
+        (
+            "one attribute each (issue 16): `cargo check` after a touch ≤ 1.4×",
+            "touch",
+            1,
+            1.4,
+        ),
+        (
+            "retry + breaker + timeout on each (issue 16): after a touch ≤ 1.7×",
+            "touch",
+            2,
+            1.7,
+        ),
+        (
+            "retry + breaker + timeout on each (issue 16): after `clean -p` ≤ 2.0×",
+            "clean",
+            2,
+            2.0,
+        ),
+    ] {
+        let r = f.stack_ratio(kind, crate_);
+        push(what.into(), ratio(r), r.map(|r| r <= limit));
+    }
     t
 }
 
