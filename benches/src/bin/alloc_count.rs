@@ -24,6 +24,13 @@ const CALLS: u64 = 100_000;
 
 fn main() -> ExitCode {
     let check = std::env::args().any(|a| a == "--check");
+    // As the criterion suite does: with `RESILIENCE_BENCH_LISTENER=1`, one event
+    // listener subscribed throughout (with `--features metrics`: the setting).
+    let _listener = std::env::var_os("RESILIENCE_BENCH_LISTENER").map(|_| {
+        resilience_runtime::events::subscribe(|event| {
+            std::hint::black_box(event);
+        })
+    });
     let mut failures = Vec::new();
     let mut rows = BTreeMap::new();
     println!("{:<36} {:>14}", "case", "allocs/call");
