@@ -16,7 +16,12 @@ use crate::stats::{Count, Stats};
 /// dropped (cancelling it at its current `.await`) and the call returns
 /// [`Rejection::Timeout`].
 ///
-/// The limit is measured with `tokio::time`, so `tokio::time::pause()` drives it.
+/// The limit is measured with `tokio::time`, so `tokio::time::pause()` drives it. It
+/// runs from the end of the call's first poll: a call that completes in that poll
+/// reads no clock and arms no timer (most of what a timeout costs), and the time a
+/// first poll spends blocking the thread, which no timer could interrupt anyway, is
+/// not counted (`tokio::time::timeout` and tower's `Timeout` start their timer when
+/// made; for a call awaited at once the two are the same).
 ///
 /// ```
 /// use std::time::Duration;
