@@ -9,6 +9,7 @@
 //! it nor drops it.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,7 +42,7 @@ pin_project! {
         // When the first copy started (percentile mode only).
         first_started: Option<Instant>,
         // The copies after the first; made when the second copy starts.
-        race: Option<Box<Race<F>>>,
+        race: RaceSlot<F>,
     }
 }
 
@@ -58,6 +59,26 @@ pin_project! {
 /// A copy after the first (`None` once it ended), and when it started (percentile
 /// mode).
 type Later<F> = (Option<Pin<Box<F>>>, Option<Instant>);
+
+/// Where the race is kept once there is one. Its drop checks for a race inline, so
+/// a call that never raced pays one comparison, not a call of the race's drop glue.
+struct RaceSlot<F: Future>(ManuallyDrop<Option<Box<Race<F>>>>);
+
+impl<F: Future> Drop for RaceSlot<F> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            // SAFETY: the slot is being dropped: nothing reads it after this.
+            drop_race(unsafe { ManuallyDrop::take(&mut self.0) });
+        }
+    }
+}
+
+/// Drops a race: out of line, as only calls that raced have one.
+#[inline(never)]
+fn drop_race<F: Future>(race: Option<Box<Race<F>>>) {
+    drop(race);
+}
 
 /// A race of several copies: everything the first copy alone does not need.
 struct Race<F: Future> {
@@ -85,7 +106,7 @@ where
             timer: None,
             delay: None,
             first_started: None,
-            race: None,
+            race: RaceSlot(ManuallyDrop::new(None)),
         }
     }
 }
@@ -101,7 +122,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let mut this = self.project();
         let inner = *this.inner;
-        if this.race.is_some() {
+        if this.race.0.is_some() {
             return poll_race(
                 inner,
                 this.copy,
@@ -109,7 +130,7 @@ where
                 this.timer,
                 *this.delay,
                 *this.first_started,
-                this.race,
+                &mut this.race.0,
                 cx,
                 Entry::Polled,
             );
@@ -131,7 +152,7 @@ where
                     this.timer,
                     *this.delay,
                     *this.first_started,
-                    this.race,
+                    &mut this.race.0,
                     cx,
                     Entry::Polled,
                 );
@@ -161,7 +182,7 @@ where
                     this.timer,
                     *this.delay,
                     *this.first_started,
-                    this.race,
+                    &mut this.race.0,
                     cx,
                     Entry::Failed(error),
                 );
@@ -189,7 +210,7 @@ where
             this.timer,
             *this.delay,
             *this.first_started,
-            this.race,
+            &mut this.race.0,
             cx,
             Entry::Due,
         )
@@ -394,7 +415,7 @@ fn record(inner: &Inner, started_at: Instant) {
 
 impl<M, F: Future> std::fmt::Debug for HedgeCall<'_, M, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (started, running) = match &self.race {
+        let (started, running) = match &*self.race.0 {
             Some(race) => (race.started, race.running),
             None => match self.first {
                 First::Unstarted => (0, 0),
