@@ -1,6 +1,7 @@
 //! The call path: a fresh hit, a wait for the running body, or the body (leading the
 //! others), then storing its `Ok` or answering its error with a stale entry.
 
+use std::any::TypeId;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -217,7 +218,18 @@ fn fresh<T: Clone + 'static>(slot: &Slot, coarse: u64) -> Option<T> {
     if coarse >= stored.coarse_until && !fresh_now(stored) {
         return None;
     }
-    stored.value.downcast_ref::<T>().cloned()
+    value_of(stored)
+}
+
+/// A clone of the stored value, if it is a `T`.
+#[inline]
+fn value_of<T: Clone + 'static>(stored: &Stored) -> Option<T> {
+    if stored.type_id != TypeId::of::<T>() {
+        return None;
+    }
+    // SAFETY: `type_id` is the type of the value `value` holds (they are set together
+    // in `store`), so its data pointer points to a `T`, alive while `stored` is.
+    Some(unsafe { &*Arc::as_ptr(&stored.value).cast::<T>() }.clone())
 }
 
 /// Whether the entry is younger than `ttl` by `tokio::time`: now before the instant
@@ -252,6 +264,7 @@ fn store<T: Send + Sync + 'static>(slot: &mut Slot, value: T, times: Times) -> S
     let shared: Shared = Arc::new(value);
     slot.value = Some(Stored {
         value: Arc::clone(&shared),
+        type_id: TypeId::of::<T>(),
         at: times.at,
         fresh_until: times.fresh_until,
         coarse_until: times.coarse_until,

@@ -103,6 +103,8 @@ struct Slot {
 #[derive(Clone)]
 struct Stored {
     value: Shared,
+    /// The type of `value`: a hit compares it inline rather than asking the value.
+    type_id: std::any::TypeId,
     at: tokio::time::Instant,
     /// `at + ttl` (`None`: beyond what an instant holds, fresh for good): a fresh hit
     /// compares two instants instead of working out a duration.
