@@ -53,8 +53,8 @@
 //!
 //! Time is `tokio::time`'s, but a hit well inside its entry's `ttl` does not read it:
 //! on Linux each entry also keeps, in the kernel's coarse monotonic clock
-//! (`CLOCK_MONOTONIC_COARSE`, the same timeline, read in a few nanoseconds instead of
-//! `clock_gettime`'s tens), the instant before which it is certainly fresh (its ttl
+//! (`CLOCK_MONOTONIC_COARSE`, the same timeline, several times cheaper to read than
+//! the fine clock), the instant before which it is certainly fresh (its ttl
 //! less two of the clock's ticks and a millisecond). Hits after that instant, and every
 //! hit once `tokio::time` has been seen paused in this process (a paused clock stands
 //! still between two reads, or runs ahead of the real one; each store looks), decide
