@@ -534,7 +534,10 @@ impl<V: Clone> KeyedMap<V> {
             stripe = crate::stats::assign_thread_stripe();
         }
         if let Some(marks) = self.readers.get(stripe) {
-            if stripe >= self.read_stripes.load(Ordering::Relaxed) {
+            // Sequentially consistent (a plain load on x86): a stripe counted by
+            // another thread's `fetch_max` and seen here is seen by every writer that
+            // could miss this reader's mark.
+            if stripe >= self.read_stripes.load(Ordering::SeqCst) {
                 self.read_stripes.fetch_max(stripe + 1, Ordering::SeqCst);
             }
             let mark = &marks.0[i];
