@@ -50,12 +50,13 @@
 //!   [`Rejection`](crate::Rejection), which `err.downcast_ref::<Rejection>()` finds.
 //!   A breaker counts every inner error as a failure; a retry retries every error.
 //! - **Futures.** The response futures of the breaker, bulkhead, rate limit (keyed or
-//!   not) and timeout services are the policies' own call futures around the inner call: no allocation
-//!   and no reference count per call. For that they borrow the policy for `'static`: a
-//!   layer keeps its policy for the life of the program, as the registry keeps the
-//!   attributes' policies (once per policy, however many layers are made of it). Make
-//!   layers of policies that live as long as the service, not of policies made per
-//!   request. The retry's future holds its policy by reference count.
+//!   not) and timeout services are the policies' own call futures around the inner
+//!   call: no allocation and no reference count per call. For that they borrow the
+//!   policy for `'static`: a layer keeps its policy for the life of the program, as
+//!   the registry keeps the attributes' policies (once per policy, however many layers
+//!   are made of it). Make layers of policies that live as long as the service, not of
+//!   policies made per request. The retry's future holds its policy by reference
+//!   count.
 //! - **Send.** The services are `Send`, and their futures `Send + 'static`, when the
 //!   inner service, its future and the request are (as axum and hyper need).
 
