@@ -610,6 +610,14 @@ impl ConfigCell {
         &self.cell
     }
 
+    /// A handle on the configuration in force, to keep.
+    pub(crate) fn current(&self) -> Arc<Config> {
+        #[cfg(feature = "config")]
+        return self.cell.load_full();
+        #[cfg(not(feature = "config"))]
+        Arc::clone(&self.cell)
+    }
+
     /// Replaces the configuration in force.
     #[cfg(feature = "config")]
     pub(crate) fn set(&self, config: Arc<Config>) {

@@ -243,7 +243,7 @@ impl KeyedCircuitBreaker {
         self.inner.map.get_or_insert_with(key, || {
             CircuitBreaker::from_config(
                 self.inner.name.clone(),
-                Arc::clone(&self.inner.config.get()),
+                self.inner.config.current(),
                 Some(self.inner.stats.clone()),
             )
         })
