@@ -126,17 +126,26 @@ impl<'a> Permit<'a> {
         self.shared.release(kind);
     }
 
-    /// Records `result`: `Ok` is a success, an `Err` for which `record_if` is true a
-    /// failure, any other `Err` neither.
+    /// Records `result` (`Ok` is a success, an `Err` for which `record_if` is true a
+    /// failure, any other `Err` neither) in place, leaving a permit that drops as
+    /// nothing: the permit is not moved again (a move of it through memory after its fields were
+    /// stored one by one costs a store-forwarding stall, as much as the rest of the
+    /// call).
     #[inline(always)]
-    pub(crate) fn record<T, E>(self, result: &Result<T, E>, record_if: impl FnOnce(&E) -> bool) {
+    pub(crate) fn settle<T, E>(
+        &mut self,
+        result: &Result<T, E>,
+        record_if: impl FnOnce(&E) -> bool,
+    ) {
+        let kind = std::mem::replace(&mut self.kind, Kind::Passive);
         match result {
-            Ok(_) => self.record_success(),
+            Ok(_) => self.shared.finish(kind, false, self.start),
             Err(e) => {
                 if record_if(e) {
-                    self.record_failure()
+                    self.shared.finish(kind, true, self.start);
                 } else {
-                    self.record_ignored()
+                    self.shared.stats.add(crate::stats::Count::Ignored);
+                    self.shared.release(kind);
                 }
             }
         }
@@ -212,8 +221,9 @@ where
         let this = self.project();
         assert!(this.record_if.is_some(), "`Call` polled after completion");
         if this.permit.is_none() {
-            let permit = match this.breaker.try_acquire() {
-                Ok(permit) => permit,
+            let shared = &*this.breaker.shared;
+            let mut permit = match shared.admit() {
+                Ok(kind) => Permit::new(shared, kind),
                 Err(rejection) => {
                     *this.record_if = None;
                     return Poll::Ready(Err(E::from_rejection(rejection)));
@@ -225,7 +235,7 @@ where
             return match this.future.poll(cx) {
                 Poll::Ready(result) => {
                     if let Some(record_if) = this.record_if.take() {
-                        permit.record(&result, record_if);
+                        permit.settle(&result, record_if);
                     }
                     Poll::Ready(result)
                 }
@@ -242,9 +252,10 @@ where
             Poll::Ready(result) => result,
             Poll::Pending => return Poll::Pending,
         };
-        if let (Some(permit), Some(record_if)) = (this.permit.take(), this.record_if.take()) {
-            permit.record(&result, record_if);
+        if let (Some(permit), Some(record_if)) = (this.permit.as_mut(), this.record_if.take()) {
+            permit.settle(&result, record_if);
         }
+        *this.permit = None;
         Poll::Ready(result)
     }
 }
@@ -322,12 +333,15 @@ impl CircuitBreaker {
     where
         E: FromRejection,
     {
-        let permit = match self.try_acquire() {
-            Ok(permit) => permit,
+        // The permit made in place from the admission (not moved out of a `Result`):
+        // a move through memory costs a store-forwarding stall on every call.
+        let shared = &*self.shared;
+        let mut permit = match shared.admit() {
+            Ok(kind) => Permit::new(shared, kind),
             Err(rejection) => return Err(E::from_rejection(rejection)),
         };
         let result = f();
-        permit.record(&result, record_if);
+        permit.settle(&result, record_if);
         result
     }
 }
