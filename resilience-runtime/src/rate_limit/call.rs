@@ -18,8 +18,10 @@ impl Core {
         result
     }
 
-    /// Decides a call that may wait up to `max_wait`.
-    #[inline]
+    /// Decides a call that may wait up to `max_wait`. Inlined: out of line, its
+    /// `Decision` would come back through memory, stored field by field and loaded
+    /// whole (a store-forwarding stall on every call).
+    #[inline(always)]
     pub(crate) fn decide(&self, tat: &AtomicU64) -> Decision {
         if crate::lifecycle::is_draining() {
             return Decision::Refused {
@@ -191,7 +193,7 @@ impl Core {
 /// A wait for a slot that would end past the request's [deadline](crate::deadline) is
 /// not begun: the slot is given back and the call refused at once, with the exact
 /// `retry_after`.
-#[inline]
+#[inline(always)]
 fn within_deadline(tat: &AtomicU64, decision: Decision) -> Decision {
     match decision {
         Decision::Wait {
