@@ -395,7 +395,9 @@ async fn a_retry_by_hand_stopped_by_a_drain_counts_its_failure() {
     let retry = resilience_runtime::Retry::builder()
         .name("lifecycle-by-hand-retry")
         .max_attempts(5)
-        .backoff(resilience_runtime::backoff::Fixed::new(Duration::from_secs(1)))
+        .backoff(resilience_runtime::backoff::Fixed::new(
+            Duration::from_secs(1),
+        ))
         .jitter(resilience_runtime::Jitter::None)
         .build()
         .unwrap();
