@@ -45,7 +45,7 @@
 //!   latency and failures; see [`AdaptiveAlgorithm`] and the formulas below.
 //! - **Live configuration** (feature `config`): a registered bulkhead's limit (an
 //!   adaptive one's bounds), `max_wait` and `max_waiting` change at once, running and
-//!   waiting calls kept (see [`config`](crate::config)'s docs).
+//!   waiting calls kept (see the `config` module's docs).
 //!
 //! # Costs
 //!

@@ -103,7 +103,7 @@
 //! - **Live configuration** (feature `config`): settings applied by name change a
 //!   registered breaker at once, keyed breakers' keys included, each keeping its
 //!   state; a new `window` kind or size starts an empty window of that shape (see
-//!   [`config`](crate::config)'s docs).
+//!   the `config` module's docs).
 //! - **Time** is `tokio::time`, so `tokio::time::pause()` drives open periods, time
 //!   windows and slow-call durations in tests (outside a runtime it is the system's
 //!   monotonic clock).
