@@ -152,7 +152,10 @@ where
 {
     type Output = Result<S::Response, BoxError>;
 
-    #[inline]
+    // Always inlined: out of line, its answer comes back through memory, stored field
+    // by field and loaded whole by the policy's future (a store-forwarding stall, as
+    // much as the rest of a breaker's call).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if this.future.is_none() {
@@ -191,7 +194,7 @@ where
 {
     type Output = Result<T, BoxError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project().future.poll(cx).map_err(Into::into)
     }
