@@ -93,6 +93,7 @@ pub trait PolicyKey: Send + Sync + 'static {
         Self: Sized;
 }
 
+#[diagnostic::do_not_recommend]
 impl<K: Hash + Eq + Clone + Send + Sync + 'static> PolicyKey for K {
     #[inline]
     fn hash_key<H: Hasher>(&self, state: &mut H) {

@@ -554,7 +554,7 @@ where
         let key = (self.key_fn)(&request);
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        self.limiter.call(key, InnerCall::new(inner, request))
+        self.limiter.call_named(key, InnerCall::new(inner, request))
     }
 }
 

@@ -213,7 +213,20 @@ impl KeyedRateLimiter {
     /// An admitted call with a key already held costs one clock read, one
     /// compare-and-swap and a shared (read) lock of the key's shard: no allocation, no
     /// reference count, no box (a call that has to wait allocates its timer).
-    pub fn call<K, T, E, F>(&self, key: K, future: F) -> KeyedRateLimitedCall<'_, K, F>
+    pub fn call<K, T, E, F>(&self, key: K, future: F) -> impl Future<Output = Result<T, E>>
+    where
+        K: crate::PolicyKey,
+        F: Future<Output = Result<T, E>>,
+        E: FromRejection,
+    {
+        // Opaque, so that a key of the wrong type is one error, at the key (the named
+        // future's `Future` impl would report it again at the `.await`).
+        self.call_named(key, future)
+    }
+
+    /// [`call`](Self::call), with a future of a type that can be named (for code that
+    /// must name it, such as the tower layer).
+    pub fn call_named<K, T, E, F>(&self, key: K, future: F) -> KeyedRateLimitedCall<'_, K, F>
     where
         K: crate::PolicyKey,
         F: Future<Output = Result<T, E>>,
