@@ -314,14 +314,21 @@ impl TimeWindow {
         let bucket = &self.slots[(idx % self.buckets) as usize];
         let tag = idx & COUNT;
         let current = |word: &AtomicU64| {
-            let w = word.load(Ordering::Relaxed);
+            let w = word.load(Ordering::Acquire);
             if w >> TAG_SHIFT == tag { w & COUNT } else { 0 }
         };
+        // Failures and slow calls before calls: a call counts its call before its
+        // failure (`add` releases), so the calls read after are never fewer than the
+        // failures read before, however long this thread is descheduled between the
+        // reads (read the other way round, a preempted reader could see more failures
+        // than calls, a failure rate of 1, and open a healthy breaker).
+        let failures = current(&bucket.failures);
+        let slow = current(&bucket.slow);
         let calls = prior.calls + current(&bucket.calls);
         Counts {
             calls,
-            failures: (prior.failures + current(&bucket.failures)).min(calls),
-            slow: (prior.slow + current(&bucket.slow)).min(calls),
+            failures: (prior.failures + failures).min(calls),
+            slow: (prior.slow + slow).min(calls),
         }
     }
 
@@ -338,7 +345,8 @@ impl TimeWindow {
             } else {
                 return; // a writer so late that its bucket was reused: dropped
             };
-            match word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            // Release: whoever reads this count also sees the call's earlier counts.
+            match word.compare_exchange_weak(current, next, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => {
                     if next & COUNT == 1 {
                         self.newest.fetch_max(idx, Ordering::Relaxed);
@@ -363,7 +371,7 @@ impl TimeWindow {
         }
         let tag = idx & COUNT;
         let live = |word: &AtomicU64| {
-            let w = word.load(Ordering::Relaxed);
+            let w = word.load(Ordering::Acquire);
             let age = tag.wrapping_sub(w >> TAG_SHIFT) & COUNT;
             if age < self.buckets && (with_current || age > 0) {
                 w & COUNT
@@ -372,9 +380,10 @@ impl TimeWindow {
             }
         };
         for b in self.slots.iter() {
-            counts.calls += live(&b.calls);
+            // Failures and slow calls before calls (see `window_counts`).
             counts.failures += live(&b.failures);
             counts.slow += live(&b.slow);
+            counts.calls += live(&b.calls);
         }
         counts.failures = counts.failures.min(counts.calls);
         counts.slow = counts.slow.min(counts.calls);
