@@ -69,27 +69,8 @@ TOML
   } > "$dir/src/lib.rs"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-quiet() { # runs "$@" with its output kept back, shown only if it fails
-  local log
-  log=$(mktemp)
-  if ! "$@" >"$log" 2>&1; then
-    cat "$log" >&2
-    rm -f "$log"
-    echo "failed: $*" >&2
-    exit 1
-  fi
-  rm -f "$log"
-}
-
-seconds() { # runs "$@" quietly, prints the wall time in seconds
-  local t0 t1
-  t0=$(date +%s.%N)
-  quiet "$@"
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc
-}
+# shellcheck source=common.sh
+source "$root/benches/compile-time/common.sh"
 
 # $1 = touch | clean, $2 = runs, rest = crate dirs (each its own target directory,
 # as a user's crate has). Prints one median per crate on one line; the crates take

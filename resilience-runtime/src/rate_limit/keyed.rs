@@ -441,7 +441,8 @@ enum Verdict {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`KeyedRateLimiter::call`]: decides the call of its key (waiting
+    /// The future of [`KeyedRateLimiter::call_named`] (and, unnamed, of
+    /// [`KeyedRateLimiter::call`]): decides the call of its key (waiting
     /// for the key's slot, or refusing it), then runs the call's future. It owns the
     /// key and the call's future and borrows the limiter.
     #[must_use = "futures do nothing unless polled"]

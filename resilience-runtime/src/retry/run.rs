@@ -121,15 +121,23 @@ impl<'s> RetryRun<'s> {
     /// only after a failure.
     #[inline(always)]
     pub fn ok<T, E>(&self, value: T) -> Result<T, E> {
-        if let Some(stats) = self.stats {
+        // Not counted as an attempt yet: this is the first when none was.
+        self.count_success(self.stats, self.attempts == 0);
+        Ok(value)
+    }
+
+    /// A success counted in `stats`, with the budget's deposit for a call whose first
+    /// attempt succeeded.
+    #[inline(always)]
+    fn count_success(&self, stats: Option<&Stats>, first_attempt: bool) {
+        if let Some(stats) = stats {
             stats.add(Count::Success);
         }
-        if self.attempts == 0 {
+        if first_attempt {
             if let Some(budget) = self.budget {
                 budget.deposit();
             }
         }
-        Ok(value)
     }
 
     /// The attempt just finished failed with `error`: `Break(result)` to return it,
@@ -154,12 +162,7 @@ impl<'s> RetryRun<'s> {
     #[inline(always)]
     fn succeeded<T, E, C, B>(&self, policy: &Retry<B>, value: T) -> ControlFlow<Result<T, E>, C> {
         // The attribute's stats first: the policy is read only by hand.
-        if let Some(stats) = self.stats.or(policy.stats) {
-            stats.add(Count::Success);
-        }
-        if let (Some(budget), 1) = (self.budget, self.attempts) {
-            budget.deposit();
-        }
+        self.count_success(self.stats.or(policy.stats), self.attempts == 1);
         ControlFlow::Break(Ok(value))
     }
 
