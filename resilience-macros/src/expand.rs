@@ -676,7 +676,10 @@ impl<'a> Generator<'a> {
                     #p::fallback_used(#stats);
                     #value
                 }
-                #outcome => #p::counted(#stats, #outcome),
+                #outcome => {
+                    #p::count(#stats, &#outcome);
+                    #outcome
+                }
             }
         }
     }

@@ -505,8 +505,13 @@ where
                     let Poll::Ready(result) = this.future.as_mut().poll(cx) else {
                         return Poll::Pending;
                     };
+                    // Counted before the state is written: a count written after it
+                    // could, for all the compiler knows, have changed the state, whose
+                    // drop would then have to be checked with the result kept in
+                    // memory (stored in parts, loaded whole: a store-forwarding stall).
+                    this.limiter.inner.core.stats.outcome(&result);
                     *this.state = CallState::Done;
-                    return Poll::Ready(this.limiter.inner.core.counted(result));
+                    return Poll::Ready(result);
                 }
                 CallState::Start => {
                     let limiter: &'a KeyedRateLimiter = this.limiter;
