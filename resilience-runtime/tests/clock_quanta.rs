@@ -127,3 +127,32 @@ async fn the_time_window_forgets_calls_in_real_time() {
     let _ = fail().await;
     assert_eq!(b.state(), CircuitState::Open);
 }
+
+/// A live change under feature `quanta`: the limiter counts in TSC ticks, and the new
+/// settings are converted to ticks when they are applied.
+#[cfg(feature = "config")]
+#[tokio::test]
+async fn a_live_change_takes_effect_on_the_tsc() {
+    let l = RateLimiter::builder("quanta-rl-live")
+        .rate(Rate::per_second(1))
+        .burst(1)
+        .register()
+        .unwrap();
+    assert!(l.check().is_ok());
+    let before = l.check().unwrap_err().retry_after().unwrap();
+    assert!(before > ms(900) && before <= ms(1000), "{before:?}");
+    resilience_runtime::config::apply_toml(
+        "[rate_limit.quanta-rl-live]\nrate = \"20/s\"\nmax_wait = \"200ms\"",
+    )
+    .unwrap();
+    // The slot taken under the old rate is regained at the new one: within 50ms.
+    let after = l.check().unwrap_err().retry_after().unwrap();
+    assert!(after <= ms(50), "{after:?}");
+    assert_eq!(l.max_wait(), ms(200));
+    // The raised max_wait lets a call wait for its slot, in real time.
+    let start = Instant::now();
+    l.call(async { Ok::<(), Rejection>(()) }).await.unwrap();
+    l.call(async { Ok::<(), Rejection>(()) }).await.unwrap();
+    let took = start.elapsed();
+    assert!(took >= ms(45) && took < ms(1000), "{took:?}");
+}

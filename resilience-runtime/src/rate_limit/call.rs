@@ -29,7 +29,7 @@ impl Core {
             };
         }
         let quota = self.quota();
-        within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))
+        self.within_deadline(tat, quota.decide(tat, self.now(), quota.max_wait))
     }
 
     /// Decides a call that may not wait.
@@ -68,7 +68,7 @@ impl Core {
         let reservation = Reservation::new(tat, prev, reserved);
         let mut slept = std::pin::pin!(match self.instant(at) {
             Some(at) => tokio::time::sleep_until(at),
-            None => tokio::time::sleep(Duration::from_nanos(wait)),
+            None => tokio::time::sleep(Duration::from_nanos(self.nanos(wait))),
         });
         // A drain sends the waiter away: the slot goes back (the caller, seeing the
         // drain, refuses the call).
@@ -105,7 +105,7 @@ impl Core {
             return Ok(Decision::Now);
         }
         let decision = self.quota().decide_n(tat, self.now(), max_wait, n);
-        Ok(within_deadline(tat, decision))
+        Ok(self.within_deadline(tat, decision))
     }
 
     /// Decides a call of cost `n` that may not wait.
@@ -141,7 +141,7 @@ impl Core {
         match self.decide_n(tat, n, self.quota().max_wait)? {
             Decision::Now => Ok(()),
             Decision::Wait { wait, .. } => {
-                if !crate::lifecycle::sleep_blocking(Duration::from_nanos(wait)) {
+                if !crate::lifecycle::sleep_blocking(Duration::from_nanos(self.nanos(wait))) {
                     return Err(self.refused(DRAINED));
                 }
                 Ok(())
@@ -163,7 +163,7 @@ impl Core {
         match decision {
             Decision::Now => Ok(()),
             Decision::Wait { wait, .. } => {
-                if !crate::lifecycle::sleep_blocking(Duration::from_nanos(wait)) {
+                if !crate::lifecycle::sleep_blocking(Duration::from_nanos(self.nanos(wait))) {
                     return Err(self.refused(DRAINED));
                 }
                 Ok(())
@@ -190,22 +190,24 @@ impl Core {
     }
 }
 
-/// A wait for a slot that would end past the request's [deadline](crate::deadline) is
-/// not begun: the slot is given back and the call refused at once, with the exact
-/// `retry_after`.
-#[inline(always)]
-fn within_deadline(tat: &AtomicU64, decision: Decision) -> Decision {
-    match decision {
-        Decision::Wait {
-            wait,
-            prev,
-            reserved,
-            ..
-        } if crate::deadline::cuts(Duration::from_nanos(wait)) => {
-            drop(Reservation::new(tat, prev, reserved));
-            Decision::Refused { retry_after: wait }
+impl Core {
+    /// A wait for a slot that would end past the request's
+    /// [deadline](crate::deadline) is not begun: the slot is given back and the call
+    /// refused at once, with the exact `retry_after`.
+    #[inline(always)]
+    fn within_deadline(&self, tat: &AtomicU64, decision: Decision) -> Decision {
+        match decision {
+            Decision::Wait {
+                wait,
+                prev,
+                reserved,
+                ..
+            } if crate::deadline::cuts(Duration::from_nanos(self.nanos(wait))) => {
+                drop(Reservation::new(tat, prev, reserved));
+                Decision::Refused { retry_after: wait }
+            }
+            decision => decision,
         }
-        decision => decision,
     }
 }
 

@@ -16,36 +16,49 @@ use crate::integrations::config::RateLimitSettings;
 
 #[derive(Debug)]
 pub(crate) struct Live {
+    /// The quota, in the units of the limiter's clock (`Core::now`).
     interval: AtomicU64,
     tau: AtomicU64,
     max_wait: AtomicU64,
+    /// `max_wait` in nanoseconds, as configured.
+    max_wait_nanos: AtomicU64,
     burst: AtomicU32,
     count: AtomicU32,
     per: AtomicU64,
 }
 
 impl Live {
-    pub(crate) fn new(s: &Settings) -> Self {
+    /// From `s`, with its quota `local` in the units of the limiter's clock.
+    pub(crate) fn new(s: &Settings, local: Quota) -> Self {
         let live = Live {
             interval: AtomicU64::new(0),
             tau: AtomicU64::new(0),
             max_wait: AtomicU64::new(0),
+            max_wait_nanos: AtomicU64::new(0),
             burst: AtomicU32::new(0),
             count: AtomicU32::new(0),
             per: AtomicU64::new(0),
         };
-        live.set(s);
+        live.set(s, local);
         live
     }
 
-    pub(crate) fn set(&self, s: &Settings) {
+    /// Puts `s` in force, with its quota `local` in the units of the limiter's clock.
+    pub(crate) fn set(&self, s: &Settings, local: Quota) {
         self.count.store(s.rate.count(), Ordering::Relaxed);
         let per = u64::try_from(s.rate.per().as_nanos()).unwrap_or(u64::MAX);
         self.per.store(per, Ordering::Relaxed);
         self.burst.store(s.burst, Ordering::Relaxed);
-        self.max_wait.store(s.quota.max_wait, Ordering::Relaxed);
-        self.tau.store(s.quota.tau, Ordering::Relaxed);
-        self.interval.store(s.quota.interval, Ordering::Relaxed);
+        self.max_wait_nanos
+            .store(s.quota.max_wait, Ordering::Relaxed);
+        self.max_wait.store(local.max_wait, Ordering::Relaxed);
+        self.tau.store(local.tau, Ordering::Relaxed);
+        self.interval.store(local.interval, Ordering::Relaxed);
+    }
+
+    /// The longest a call waits for its slot.
+    pub(crate) fn max_wait(&self) -> Duration {
+        Duration::from_nanos(self.max_wait_nanos.load(Ordering::Relaxed))
     }
 
     #[inline(always)]
@@ -82,7 +95,7 @@ impl super::Core {
 
     /// Puts checked settings in force.
     pub(crate) fn reconfigure(&self, s: &Settings) {
-        self.live.set(s);
+        self.live.set(s, self.local(&s.quota));
     }
 }
 
@@ -98,7 +111,7 @@ impl RateLimiter {
         let core = &self.inner.core;
         let old = core.quota().interval.max(1);
         core.reconfigure(s);
-        let new = s.quota.interval;
+        let new = core.quota().interval;
         let now = core.now();
         let _ = self
             .inner

@@ -36,8 +36,8 @@
 //!
 //! GCRA (the generic cell rate algorithm, as governor and redis-cell use it): a
 //! limiter's whole state is one "theoretical arrival time" `tat` in an `AtomicU64`,
-//! nanoseconds since the limiter was built. With `T = per / count` and
-//! `tau = T × (burst − 1)`, a call at `now` is admitted if `now >= tat − tau`, and
+//! nanoseconds since the limiter was built (with feature `quanta`: TSC ticks). With
+//! `T = per / count` and `tau = T × (burst − 1)`, a call at `now` is admitted if `now >= tat − tau`, and
 //! sets `tat = max(tat, now) + T`; otherwise it can go at `tat − tau`. Each decision is
 //! one compare-and-swap, without lock or allocation; a refusal writes nothing. A new
 //! limiter allows a full burst at once. This is Resilience4j's `RateLimiter`
@@ -140,9 +140,13 @@ pub(crate) struct Core {
     /// Time zero of the `tat` values.
     #[cfg_attr(feature = "quanta", allow(dead_code))]
     epoch: Instant,
-    /// Time zero of the `tat` values on the TSC (feature `quanta`).
+    /// Time zero of the `tat` values on the TSC, which they count in ticks (feature
+    /// `quanta`).
     #[cfg(feature = "quanta")]
-    tsc: crate::clock::Epoch,
+    ticks: crate::clock::Ticks,
+    /// The quota in the units of `now` (nanoseconds; feature `quanta`: ticks).
+    #[cfg(not(feature = "config"))]
+    quota: gcra::Quota,
     /// The settings in force, changed by configuration (feature `config`).
     #[cfg(feature = "config")]
     live: live::Live,
@@ -150,15 +154,47 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(settings: Settings) -> Self {
+        #[cfg(feature = "quanta")]
+        let ticks = crate::clock::Ticks::now();
+        #[cfg(feature = "quanta")]
+        let quota = local_quota(&settings.quota, |nanos| ticks.ticks_in(nanos));
+        #[cfg(not(feature = "quanta"))]
+        let quota = settings.quota;
         Core {
             stats: Stats::new(PolicyKind::RateLimit, settings.name.clone()),
             #[cfg(feature = "config")]
-            live: live::Live::new(&settings),
+            live: live::Live::new(&settings, quota),
+            #[cfg(not(feature = "config"))]
+            quota,
             settings,
             epoch: Instant::now(),
             #[cfg(feature = "quanta")]
-            tsc: crate::clock::Epoch::now(),
+            ticks,
         }
+    }
+
+    /// A quota in nanoseconds in the units of [`now`](Self::now).
+    #[cfg(feature = "config")]
+    pub(crate) fn local(&self, quota: &gcra::Quota) -> gcra::Quota {
+        local_quota(quota, |nanos| self.units(nanos))
+    }
+
+    /// `nanos` in the units of [`now`](Self::now).
+    #[cfg(feature = "config")]
+    fn units(&self, nanos: u64) -> u64 {
+        #[cfg(feature = "quanta")]
+        return self.ticks.ticks_in(nanos);
+        #[cfg(not(feature = "quanta"))]
+        nanos
+    }
+
+    /// A span in the units of [`now`](Self::now) in nanoseconds (rounded up).
+    #[inline(always)]
+    pub(crate) fn nanos(&self, units: u64) -> u64 {
+        #[cfg(feature = "quanta")]
+        return self.ticks.nanos_in(units);
+        #[cfg(not(feature = "quanta"))]
+        units
     }
 
     /// The quota in force.
@@ -172,7 +208,7 @@ impl Core {
     #[cfg(not(feature = "config"))]
     #[inline(always)]
     pub(crate) fn quota(&self) -> &gcra::Quota {
-        &self.settings.quota
+        &self.quota
     }
 
     /// The burst in force.
@@ -194,14 +230,17 @@ impl Core {
 
     /// The longest wait in force.
     pub(crate) fn max_wait(&self) -> Duration {
-        Duration::from_nanos(self.quota().max_wait)
+        #[cfg(feature = "config")]
+        return self.live.max_wait();
+        #[cfg(not(feature = "config"))]
+        self.settings.max_wait
     }
 
     /// Nanoseconds since the epoch, on `tokio::time` (feature `quanta`: on the TSC).
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         #[cfg(feature = "quanta")]
-        return self.tsc.nanos();
+        return self.ticks.ticks();
         #[cfg(not(feature = "quanta"))]
         {
             Instant::now()
@@ -213,7 +252,9 @@ impl Core {
     /// The `tokio::time` instant `at` nanoseconds after the epoch.
     pub(crate) fn instant(&self, at: u64) -> Option<Instant> {
         #[cfg(feature = "quanta")]
-        return Instant::now().checked_add(Duration::from_nanos(at.saturating_sub(self.now())));
+        return Instant::now().checked_add(Duration::from_nanos(
+            self.nanos(at.saturating_sub(self.now())),
+        ));
         #[cfg(not(feature = "quanta"))]
         self.epoch.checked_add(Duration::from_nanos(at))
     }
@@ -243,10 +284,16 @@ impl Core {
         if retry_after == call::DRAINED {
             return crate::lifecycle::refuse(&self.stats);
         }
+        self.refused_for(Duration::from_nanos(self.nanos(retry_after)))
+    }
+
+    /// The rejection of a call refused for `retry_after`, counted and told.
+    #[cold]
+    pub(crate) fn refused_for(&self, retry_after: Duration) -> Rejection {
         crate::rejection::explain_with(crate::rejection::Source::RateLimit, limit_detail);
         let rejection = Rejection::RateLimited {
             name: self.settings.name.clone(),
-            retry_after: Duration::from_nanos(retry_after),
+            retry_after,
         };
         self.stats.add(Count::Rejected);
         self.stats.emit(|| EventKind::Rejected {
@@ -264,6 +311,17 @@ impl Core {
             self.burst(),
             HumanDuration(self.max_wait())
         )
+    }
+}
+
+/// `quota` (in nanoseconds) with every span converted by `units`; an interval stays
+/// at least 1.
+#[cfg(any(feature = "quanta", feature = "config"))]
+fn local_quota(quota: &gcra::Quota, units: impl Fn(u64) -> u64) -> gcra::Quota {
+    gcra::Quota {
+        interval: units(quota.interval).max(1),
+        tau: units(quota.tau),
+        max_wait: units(quota.max_wait),
     }
 }
 

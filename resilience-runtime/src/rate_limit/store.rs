@@ -58,13 +58,13 @@ impl Core {
             StoreVerdict::Admit { wait } => {
                 if crate::deadline::cuts(wait) {
                     // The slot stays taken in the store: a refusal there gives nothing back.
-                    return Err(self.refused(nanos(wait)));
+                    return Err(self.refused_for(wait));
                 }
                 tokio::time::sleep(wait).await;
                 Ok(())
             }
-            StoreVerdict::Refuse { retry_after } => Err(self.refused(nanos(retry_after))),
-            StoreVerdict::Local => match self.decide_n(tat, n, self.settings.quota.max_wait)? {
+            StoreVerdict::Refuse { retry_after } => Err(self.refused_for(retry_after)),
+            StoreVerdict::Local => match self.decide_n(tat, n, self.quota().max_wait)? {
                 Decision::Now => Ok(()),
                 Decision::Wait {
                     at,
@@ -79,11 +79,6 @@ impl Core {
             },
         }
     }
-}
-
-/// A duration in nanoseconds, saturating.
-pub(crate) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The hash of a keyed limiter's key that names its state in the store: the same
