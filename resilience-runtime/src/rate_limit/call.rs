@@ -233,6 +233,10 @@ impl RateLimiter {
 
     /// The blocking form of [`call`](Self::call), for plain functions: a call whose
     /// slot comes within `max_wait` sleeps its thread (`std::thread::sleep`) until then.
+    ///
+    /// Always inlined: out of line, its answer would come back through memory, stored
+    /// in parts and loaded whole by the caller (a store-forwarding stall per call).
+    #[inline(always)]
     pub fn call_blocking<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E>
     where
         E: FromRejection,
@@ -375,7 +379,7 @@ where
 {
     type Output = Result<T, E>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, E>> {
         let mut this = self.project();
         loop {
