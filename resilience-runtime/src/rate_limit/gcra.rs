@@ -1,8 +1,8 @@
 //! GCRA (the generic cell rate algorithm) on one atomic word.
 //!
 //! A limiter's state is its **theoretical arrival time** `tat`: the instant, in
-//! nanoseconds since the limiter's epoch, at which it would be back to empty if no
-//! further call came. With `T` the interval between calls at the steady rate and
+//! nanoseconds since the limiter's epoch (with feature `quanta`, TSC ticks), at which
+//! it would be back to empty if no further call came. With `T` the interval between calls at the steady rate and
 //! `tau = T × (burst − 1)` the tolerance, a call at `now`:
 //!
 //! - is admitted at once if `now >= tat − tau`, and then `tat = max(tat, now) + T`;
@@ -20,7 +20,8 @@
 
 use crate::sync::{AtomicU64, Ordering};
 
-/// A limiter's fixed parameters, in nanoseconds.
+/// A limiter's fixed parameters, in the units of its clock (nanoseconds; with feature
+/// `quanta`, TSC ticks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Quota {
     /// `T`: the interval between calls at the steady rate (at least 1).
@@ -36,7 +37,7 @@ pub(crate) struct Quota {
 pub(crate) enum Decision {
     /// Admitted now.
     Now,
-    /// Admitted at `at` (nanoseconds since the epoch), `wait` from now; the state
+    /// Admitted at `at` (clock units since the epoch), `wait` from now; the state
     /// moved from `prev` to `reserved`.
     Wait {
         at: u64,
@@ -44,7 +45,7 @@ pub(crate) enum Decision {
         prev: u64,
         reserved: u64,
     },
-    /// Refused: a call is admitted `retry_after` nanoseconds from now.
+    /// Refused: a call is admitted `retry_after` (clock units) from now.
     Refused { retry_after: u64 },
 }
 

@@ -435,7 +435,7 @@ enum Verdict {
         prev: u64,
         reserved: u64,
     },
-    /// Refused: a call is admitted `retry_after` nanoseconds from now (or the drain's
+    /// Refused: a call is admitted `retry_after` (clock units) from now (or the drain's
     /// marker).
     Refused(u64),
 }

@@ -233,7 +233,7 @@ impl Core {
         #[cfg(feature = "config")]
         return self.live.max_wait();
         #[cfg(not(feature = "config"))]
-        self.settings.max_wait
+        Duration::from_nanos(self.settings.quota.max_wait)
     }
 
     /// Nanoseconds since the epoch, on `tokio::time` (feature `quanta`: on the TSC).
