@@ -21,3 +21,19 @@ seconds() { # runs "$@" quietly, prints the wall time in seconds
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc
 }
+
+manifest() { # $1 = a generated crate's dir, $2 = extra dependency lines: its Cargo.toml,
+             # a workspace of its own on this checkout's runtime ($root, set by the caller)
+  cat > "$1/Cargo.toml" <<TOML
+[package]
+name = "$(basename "$1")"
+version = "0.0.0"
+edition = "2024"
+publish = false
+[dependencies]
+resilience-runtime = { path = "$root/resilience-runtime" }
+tokio = { version = "1", features = ["time"] }
+$2
+[workspace]
+TOML
+}

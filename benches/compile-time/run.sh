@@ -48,18 +48,7 @@ gen() { # $1 = dir, $2 = which attributes: all (the mix), none, an index into th
   local dir=$1 attrs=$2 extra=""
   case $attrs in instrument | none-tracing) extra='tracing = "0.1"' ;; esac
   mkdir -p "$dir/src"
-  cat > "$dir/Cargo.toml" <<TOML
-[package]
-name = "$(basename "$dir")"
-version = "0.0.0"
-edition = "2024"
-publish = false
-[dependencies]
-resilience-runtime = { path = "$root/resilience-runtime" }
-tokio = { version = "1", features = ["time"] }
-$extra
-[workspace]
-TOML
+  manifest "$dir" "$extra"
   {
     echo '#![allow(unused_imports)]'
     echo 'use resilience_runtime::*;'

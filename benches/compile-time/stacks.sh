@@ -26,18 +26,7 @@ gen() { # $1 = dir, $2 = plain | mix | stack | instrument | plain-tracing
   local dir=$1 kind=$2 extra=""
   case $kind in instrument | plain-tracing) extra='tracing = "0.1"' ;; esac
   mkdir -p "$dir/src"
-  cat > "$dir/Cargo.toml" <<TOML
-[package]
-name = "$(basename "$dir")"
-version = "0.0.0"
-edition = "2024"
-publish = false
-[dependencies]
-resilience-runtime = { path = "$root/resilience-runtime" }
-tokio = { version = "1", features = ["time"] }
-$extra
-[workspace]
-TOML
+  manifest "$dir" "$extra"
   {
     echo '#![allow(unused_imports)]'
     echo 'use resilience_runtime::*;'

@@ -24,6 +24,7 @@ use crate::stats::Count;
 pin_project! {
     /// The future of [`Hedge::call`](super::Hedge::call).
     #[must_use = "futures do nothing unless polled"]
+    #[project = HedgeCallProj]
     pub struct HedgeCall<'a, M, F>
     where
         F: Future,
@@ -123,17 +124,7 @@ where
         let mut this = self.project();
         let inner = *this.inner;
         if this.race.0.is_some() {
-            return poll_race(
-                inner,
-                this.copy,
-                this.first,
-                this.timer,
-                *this.delay,
-                *this.first_started,
-                &mut this.race.0,
-                cx,
-                Entry::Polled,
-            );
+            return poll_race(this, cx, Entry::Polled);
         }
         if let FirstProj::Unstarted = this.first.as_mut().project() {
             *this.delay = inner.current_delay();
@@ -145,17 +136,7 @@ where
             });
             if *this.delay == Some(Duration::ZERO) {
                 // `delay = 0`: every copy at once.
-                return poll_race(
-                    inner,
-                    this.copy,
-                    this.first,
-                    this.timer,
-                    *this.delay,
-                    *this.first_started,
-                    &mut this.race.0,
-                    cx,
-                    Entry::Polled,
-                );
+                return poll_race(this, cx, Entry::Polled);
             }
         }
         let FirstProj::Running { copy } = this.first.as_mut().project() else {
@@ -175,17 +156,7 @@ where
                     return Poll::Ready(Err(error));
                 }
                 // The next copy starts at once.
-                return poll_race(
-                    inner,
-                    this.copy,
-                    this.first,
-                    this.timer,
-                    *this.delay,
-                    *this.first_started,
-                    &mut this.race.0,
-                    cx,
-                    Entry::Failed(error),
-                );
+                return poll_race(this, cx, Entry::Failed(error));
             }
             Poll::Pending => {}
         }
@@ -203,17 +174,7 @@ where
         }
         // The delay passed: the second copy starts.
         this.timer.set(None);
-        poll_race(
-            inner,
-            this.copy,
-            this.first,
-            this.timer,
-            *this.delay,
-            *this.first_started,
-            &mut this.race.0,
-            cx,
-            Entry::Due,
-        )
+        poll_race(this, cx, Entry::Due)
     }
 }
 
@@ -237,15 +198,8 @@ enum Entry<E> {
 /// cold: a call whose first copy answers before the delay never comes here.
 #[cold]
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn poll_race<T, E, M, F>(
-    inner: &Inner,
-    copy: &mut M,
-    mut first: Pin<&mut First<F>>,
-    mut timer: Pin<&mut Option<Sleep>>,
-    delay: Option<Duration>,
-    first_started: Option<Instant>,
-    race: &mut Option<Box<Race<F>>>,
+    this: HedgeCallProj<'_, '_, M, F>,
     cx: &mut Context<'_>,
     entry: Entry<E>,
 ) -> Poll<Result<T, E>>
@@ -253,7 +207,17 @@ where
     M: FnMut() -> F,
     F: Future<Output = Result<T, E>>,
 {
-    let race = race.get_or_insert_with(|| {
+    let HedgeCallProj {
+        inner,
+        copy,
+        mut first,
+        mut timer,
+        delay,
+        first_started,
+        race,
+    } = this;
+    let (inner, delay, first_started) = (*inner, *delay, *first_started);
+    let race = race.0.get_or_insert_with(|| {
         Box::new(Race {
             later: Vec::with_capacity(inner.max_hedges as usize),
             started: 1,
