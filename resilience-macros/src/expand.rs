@@ -415,6 +415,26 @@ impl<'a> Generator<'a> {
         )
     }
 
+    /// A stateless policy's counters as their static cell and the expression that
+    /// registers them, for the runtime's calls that count and register with one check.
+    fn stats_cell(
+        &mut self,
+        index: usize,
+        what: &str,
+        register: &str,
+        name: TokenStream,
+    ) -> StatsCell {
+        let p = self.p.clone();
+        let register = Ident::new(register, Span::call_site());
+        let cell = self.static_ident(index, what);
+        self.statics.push(quote! {
+            static #cell: #p::OnceLock<#p::SharedStats> = #p::OnceLock::new();
+        });
+        let init = quote!(|| #p::#register(#name));
+        let get = quote!(#p::stats(&#cell, #init));
+        StatsCell { cell, init, get }
+    }
+
     fn state_with(
         &mut self,
         index: usize,
@@ -534,19 +554,7 @@ impl<'a> Generator<'a> {
         let result = Ident::new("__resilience_result", Span::mixed_site());
         let delay = Ident::new("__resilience_delay", Span::mixed_site());
         let error = Ident::new("__resilience_error", Span::mixed_site());
-        let (start, outcome_of, pause) = if self.function.is_async {
-            (
-                quote!(start),
-                quote!(#inner.await),
-                quote!(#p::pause(#delay, #error).await),
-            )
-        } else {
-            (
-                quote!(start_blocking),
-                inner,
-                quote!(#p::pause_blocking(#delay, #error)),
-            )
-        };
+        let is_async = self.function.is_async;
         let timed = args.max_elapsed.is_some();
         let name = self.name_or_default(&args.name);
         let budget = args.budget.as_ref().map(|b| {
@@ -563,28 +571,55 @@ impl<'a> Generator<'a> {
             );
             quote!(.budgeted(#state))
         });
-        let stats = self.stats(index, "RETRY", "retry_stats", name);
+        let StatsCell {
+            cell,
+            init,
+            get: stats,
+        } = self.stats_cell(index, "RETRY", "retry_stats", name);
         let hint = args
             .retry_after
             .as_ref()
             .map_or_else(|| quote!(#p::no_hint), ToTokens::to_token_stream);
+        let new_policy = quote!(#p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed));
         // The policy is built where it is used, after a failed attempt: a call that
         // succeeds never builds it, and it is not held across the attempt.
-        quote! {
-            let mut #run = #p::RetryRun::#start(#timed).counted(#stats) #budget;
-            loop {
-                #rebind
-                match #outcome_of {
-                    #p::Ok(#result) => break #run.ok(#result),
-                    #p::Err(#error) => {
-                        let #policy = #p::Retry::new(#max_attempts, #backoff, #jitter, #max_elapsed);
-                        match #run.failed(&#policy, #error, #retry_if, #hint, #on_retry) {
-                            #p::ControlFlow::Break(#result) => break #result,
-                            // A drain during the sleep: no further attempt, the error it has.
-                            #p::ControlFlow::Continue((#delay, #error)) => {
-                                if let #p::Some(#error) = #pause {
-                                    break #run.stopped(#error);
+        if is_async {
+            quote! {
+                let mut #run = #p::RetryRun::start(#timed) #budget;
+                loop {
+                    #rebind
+                    match #inner.await {
+                        #p::Ok(#result) => break #p::retry_ok(&#run, &#cell, #init, #result),
+                        #p::Err(#error) => {
+                            #run = #run.counted(#stats);
+                            let #policy = #new_policy;
+                            match #run.failed(&#policy, #error, #retry_if, #hint, #on_retry) {
+                                #p::ControlFlow::Break(#result) => break #result,
+                                // A drain during the sleep: no further attempt, the error it has.
+                                #p::ControlFlow::Continue((#delay, #error)) => {
+                                    if let #p::Some(#error) = #p::pause(#delay, #error).await {
+                                        break #run.stopped(#error);
+                                    }
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            // A failed attempt's whole path is one call out of line, sleep included.
+            quote! {
+                let mut #run = #p::RetryRun::start_blocking(#timed) #budget;
+                loop {
+                    #rebind
+                    match #inner {
+                        #p::Ok(#result) => break #p::retry_ok(&#run, &#cell, #init, #result),
+                        #p::Err(#error) => {
+                            if let #p::ControlFlow::Break(#result) = #p::retry_failed_blocking(
+                                &mut #run, || #stats, || #new_policy, #error, #retry_if, #hint,
+                                #on_retry,
+                            ) {
+                                break #result;
                             }
                         }
                     }
@@ -619,7 +654,11 @@ impl<'a> Generator<'a> {
     fn fallback(&mut self, index: usize, args: &FallbackArgs, inner: TokenStream) -> TokenStream {
         let name = self.name_or_default(&args.name);
         let p = &self.p.clone();
-        let stats = self.stats(index, "FALLBACK", "fallback_stats", name);
+        let StatsCell {
+            cell,
+            init,
+            get: stats,
+        } = self.stats_cell(index, "FALLBACK", "fallback_stats", name);
         let error = Ident::new("__resilience_error", Span::mixed_site());
         let (copies, value) = match &args.form {
             FallbackForm::Path(path) => {
@@ -677,7 +716,7 @@ impl<'a> Generator<'a> {
                     #value
                 }
                 #outcome => {
-                    #p::count(#stats, &#outcome);
+                    #p::count_in(&#cell, #init, &#outcome);
                     #outcome
                 }
             }
@@ -1006,6 +1045,14 @@ enum Form {
     Expression,
     /// Statements ending in the result, for the function's own body.
     Statements,
+}
+
+/// A stateless policy's counters: their static cell, the closure that registers them,
+/// and the expression that gets them (registering them if need be).
+struct StatsCell {
+    cell: Ident,
+    init: TokenStream,
+    get: TokenStream,
 }
 
 /// What [`Generator::stateful`] needs to know of a policy.

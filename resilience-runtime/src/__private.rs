@@ -114,12 +114,31 @@ pub fn pause<E>(
     })
 }
 
-/// The blocking sleep between attempts: `Some(error)` when a drain cut it short.
-pub fn pause_blocking<E>(delay: Duration, error: E) -> Option<E> {
-    if crate::lifecycle::sleep_blocking(delay) {
-        None
-    } else {
-        Some(error)
+/// A plain function's failed attempt, out of line so that the function stays small
+/// where it succeeds: gets the counters, builds the policy, decides as
+/// [`RetryRun::failed`] does, and sleeps the delay unless a drain begins. `Break` with
+/// the call's result, or `Continue` to the next attempt.
+#[cold]
+#[inline(never)]
+pub fn retry_failed_blocking<T, E, B: crate::backoff::Backoff>(
+    run: &mut RetryRun<'static>,
+    stats: impl FnOnce() -> SharedStats,
+    policy: impl FnOnce() -> Retry<B>,
+    error: E,
+    retry_if: impl FnOnce(&E) -> bool,
+    retry_after: impl FnOnce(&E) -> Option<Duration>,
+    on_retry: impl FnOnce(&E, u32, Duration),
+) -> ControlFlow<Result<T, E>> {
+    *run = run.counted(stats());
+    match run.failed(&policy(), error, retry_if, retry_after, on_retry) {
+        ControlFlow::Break(result) => ControlFlow::Break(result),
+        ControlFlow::Continue((delay, error)) => {
+            if crate::lifecycle::sleep_blocking(delay) {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(run.stopped(error))
+            }
+        }
     }
 }
 
@@ -222,12 +241,35 @@ pub fn fallback_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> Shared
     crate::stats::register(PolicyKind::Fallback, name.into())
 }
 
-/// Counts a fallback's primary outcome, which is returned as it is. By reference: a
-/// large `Result` passed through by value is copied on the way, each copy a load of
-/// what was just stored.
+/// Counts a fallback's primary outcome, which is returned as it is, into the counters
+/// `cell` holds (registered by `init` on the first call). By reference: a large
+/// `Result` passed through by value is copied on the way, each copy a load of what was
+/// just stored.
 #[inline(always)]
-pub fn count<T, E>(stats: &Stats, outcome: &Result<T, E>) {
-    stats.outcome(outcome);
+pub fn count_in<T, E>(
+    cell: &'static OnceLock<SharedStats>,
+    init: impl FnOnce() -> SharedStats,
+    outcome: &Result<T, E>,
+) {
+    let what = if outcome.is_ok() {
+        crate::stats::Count::Success
+    } else {
+        crate::stats::Count::Failure
+    };
+    crate::stats::add_in(cell, init, what);
+}
+
+/// A retry's attempt succeeded: the call's success counted into the counters `cell`
+/// holds (registered by `init` on the first call), and the value returned.
+#[inline(always)]
+pub fn retry_ok<T, E>(
+    run: &RetryRun<'_>,
+    cell: &'static OnceLock<SharedStats>,
+    init: impl FnOnce() -> SharedStats,
+    value: T,
+) -> Result<T, E> {
+    crate::stats::add_in(cell, init, crate::stats::Count::Success);
+    run.ok_uncounted(value)
 }
 
 /// A fallback is about to answer in place of the error.

@@ -66,7 +66,9 @@ use tokio::time::Instant;
 
 use crate::events::EventKind;
 use crate::rejection::Rejection;
-use crate::stats::{Count, Stats};
+use crate::stats::{
+    Count, SHARED_THREAD_COUNTS, Stats, THREAD_COUNTS, ThreadCounts, own_thread_counts,
+};
 
 /// What [`drain`] waited for.
 #[non_exhaustive]
@@ -175,59 +177,55 @@ impl Drop for Running {
     }
 }
 
-/// A body ended: counted, and told to a drain waiting for it.
+/// A body ended: counted, and told to a drain waiting for it. One branch and one call
+/// out of line for both, so that a small function stays small enough to inline.
 #[inline(always)]
 fn end() {
-    count(ENDED_FIELD);
-    if is_draining() {
-        ended_while_draining();
+    match own_thread_counts() {
+        Some(block) if !is_draining() => add(block, ENDED_FIELD),
+        _ => end_slow(),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn ended_while_draining() {
-    ENDED.notify_waiters();
+fn end_slow() {
+    match own_thread_counts() {
+        Some(block) => add(block, ENDED_FIELD),
+        None => count_slow(ENDED_FIELD),
+    }
+    if is_draining() {
+        ENDED.notify_waiters();
+    }
 }
 
 const STARTED: usize = 0;
 const ENDED_FIELD: usize = 1;
 
-/// One thread's counts of bodies started and ended, on cache lines of their own.
-#[repr(align(128))]
-struct Block([AtomicU64; 2]);
-
-#[allow(clippy::declare_interior_mutable_const)] // each element is its own block
-const BLOCK: Block = Block([AtomicU64::new(0), AtomicU64::new(0)]);
-
-/// Per stripe (the threads' stripes of [`Stats`] counters), and one shared block for
-/// threads without one.
-static STRIPES: [Block; crate::stats::MAX_STRIPES] = [BLOCK; crate::stats::MAX_STRIPES];
-static SHARED: Block = BLOCK;
-
 #[inline(always)]
 fn count(field: usize) {
-    match STRIPES.get(crate::stats::thread_stripe()) {
-        // Only this thread writes its stripe: no read-modify-write. Release, so that
-        // whoever sees an end also sees its start (the task may have moved threads).
-        Some(block) => {
-            let cell = &block.0[field];
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Release);
-        }
+    match own_thread_counts() {
+        Some(block) => add(block, field),
         None => count_slow(field),
     }
+}
+
+/// Adds one to `field` of this thread's own block.
+#[inline(always)]
+fn add(block: &ThreadCounts, field: usize) {
+    // Only this thread writes its block: no read-modify-write. Release, so that whoever
+    // sees an end also sees its start (the task may have moved threads).
+    let cell = &block.0[field];
+    cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Release);
 }
 
 #[cold]
 #[inline(never)]
 fn count_slow(field: usize) {
-    match STRIPES.get(crate::stats::assign_thread_stripe()) {
-        Some(block) => {
-            let cell = &block.0[field];
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Release);
-        }
+    match THREAD_COUNTS.get(crate::stats::assign_thread_stripe()) {
+        Some(block) => add(block, field),
         None => {
-            SHARED.0[field].fetch_add(1, Ordering::AcqRel);
+            SHARED_THREAD_COUNTS.0[field].fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -236,9 +234,9 @@ fn count_slow(field: usize) {
 /// never without its start (the count errs high, never low).
 fn running() -> u64 {
     let sum = |field: usize| {
-        STRIPES
+        THREAD_COUNTS
             .iter()
-            .chain(std::iter::once(&SHARED))
+            .chain(std::iter::once(&SHARED_THREAD_COUNTS))
             .map(|b| b.0[field].load(Ordering::Acquire))
             .fold(0u64, u64::wrapping_add)
     };

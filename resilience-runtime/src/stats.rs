@@ -83,23 +83,29 @@ impl Counters {
     /// Adds one to `what`.
     #[inline(always)]
     pub(crate) fn add(&self, what: Count) {
-        let stripe = STRIPE.with(Cell::get);
-        if let Some(block) = self.stripes.get(stripe) {
-            // Only this thread writes this stripe: no read-modify-write is needed.
-            let cell = &block.0[what as usize];
-            cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            return;
+        if !self.try_add(what) {
+            self.add_slow(what);
         }
-        self.add_slow(what, stripe);
+    }
+
+    /// Adds one to `what` in this thread's stripe, if it has one: `false` if not (then
+    /// see [`add`](Self::add)).
+    #[inline(always)]
+    fn try_add(&self, what: Count) -> bool {
+        let stripe = STRIPE.with(Cell::get);
+        let Some(block) = self.stripes.get(stripe) else {
+            return false;
+        };
+        // Only this thread writes this stripe: no read-modify-write is needed.
+        let cell = &block.0[what as usize];
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        true
     }
 
     #[cold]
     #[inline(never)]
-    fn add_slow(&self, what: Count, mut stripe: usize) {
-        if stripe == UNASSIGNED {
-            stripe = assign_stripe();
-        }
-        match self.stripes.get(stripe) {
+    fn add_slow(&self, what: Count) {
+        match self.stripes.get(assign_thread_stripe()) {
             Some(block) => {
                 let cell = &block.0[what as usize];
                 cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -145,9 +151,31 @@ const UNASSIGNED: usize = usize::MAX;
 /// A thread counting into the shared block (no stripe free, or it is ending).
 const SHARED: usize = usize::MAX - 1;
 
+/// Counts kept per thread rather than per policy (the lifecycle's bodies started and
+/// ended): one block per stripe, on cache lines of their own, and one shared block.
+#[repr(align(128))]
+pub(crate) struct ThreadCounts(pub(crate) [AtomicU64; 2]);
+
+#[allow(clippy::declare_interior_mutable_const)] // each element is its own block
+const THREAD_BLOCK: ThreadCounts = ThreadCounts([AtomicU64::new(0), AtomicU64::new(0)]);
+
+/// Per stripe, written by the stripe's thread only.
+pub(crate) static THREAD_COUNTS: [ThreadCounts; MAX_STRIPES] = [THREAD_BLOCK; MAX_STRIPES];
+/// For threads without a stripe, written with atomic additions.
+pub(crate) static SHARED_THREAD_COUNTS: ThreadCounts = THREAD_BLOCK;
+
+/// This thread's block of [`THREAD_COUNTS`], once it has a stripe (and until it ends):
+/// the one load its counts need, where an index would need a bounds check too.
+#[inline(always)]
+pub(crate) fn own_thread_counts() -> Option<&'static ThreadCounts> {
+    OWN_COUNTS.with(Cell::get)
+}
+
 thread_local! {
     /// This thread's stripe. No destructor, so it can be read while the thread ends.
     static STRIPE: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    /// Its block of [`THREAD_COUNTS`], set and cleared with the stripe.
+    static OWN_COUNTS: Cell<Option<&'static ThreadCounts>> = const { Cell::new(None) };
     /// Gives the stripe back when the thread ends.
     static OWNER: StripeOwner = const { StripeOwner(Cell::new(UNASSIGNED)) };
 }
@@ -163,6 +191,7 @@ impl Drop for StripeOwner {
         let stripe = self.0.get();
         // Counts made from here on (by later destructors) go to the shared block.
         let _ = STRIPE.try_with(|s| s.set(SHARED));
+        let _ = OWN_COUNTS.try_with(|c| c.set(None));
         if stripe < stripes() {
             // The thread's last store happens before the push: the next owner of the
             // stripe, who pops under the same lock, continues from its counts.
@@ -190,6 +219,7 @@ fn assign_stripe() -> usize {
         SHARED
     };
     let _ = STRIPE.try_with(|s| s.set(stripe));
+    let _ = OWN_COUNTS.try_with(|c| c.set(THREAD_COUNTS.get(stripe)));
     stripe
 }
 
@@ -302,6 +332,33 @@ impl Stats {
         }
         s
     }
+}
+
+/// Adds one to `what` in the counters `cell` holds, registering them with `init` on the
+/// first call: one check and one call out of line for both, so that a small function
+/// stays small enough to inline where it is called.
+#[inline(always)]
+pub(crate) fn add_in(
+    cell: &OnceLock<&'static Stats>,
+    init: impl FnOnce() -> &'static Stats,
+    what: Count,
+) {
+    if let Some(stats) = cell.get() {
+        if stats.counters.try_add(what) {
+            return;
+        }
+    }
+    add_in_slow(cell, init, what);
+}
+
+#[cold]
+#[inline(never)]
+fn add_in_slow(
+    cell: &OnceLock<&'static Stats>,
+    init: impl FnOnce() -> &'static Stats,
+    what: Count,
+) {
+    cell.get_or_init(init).add(what);
 }
 
 /// The policies that keep nothing but their counters (retry, timeout, fallback, and

@@ -126,6 +126,14 @@ impl<'s> RetryRun<'s> {
         Ok(value)
     }
 
+    /// [`ok`](Self::ok) without the count, for the attributes, which count the call's
+    /// success themselves.
+    #[inline(always)]
+    pub(crate) fn ok_uncounted<T, E>(&self, value: T) -> Result<T, E> {
+        self.count_success(None, self.attempts == 0);
+        Ok(value)
+    }
+
     /// A success counted in `stats`, with the budget's deposit for a call whose first
     /// attempt succeeded.
     #[inline(always)]
