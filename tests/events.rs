@@ -463,6 +463,61 @@ fn counts_from_many_threads_add_up() {
 }
 
 #[test]
+fn retry_and_fallback_counts_from_many_threads_and_functions_add_up() {
+    // Two functions counting under each name, called first by many threads at once
+    // (each function registers the policy once), by more threads than stripes.
+    #[retry(name = "ev-sites-retry", max_attempts = 2, backoff = none)]
+    fn retried_a(fail: bool) -> Result<(), ApiError> {
+        if fail { Err(ApiError::Server) } else { Ok(()) }
+    }
+    #[retry(name = "ev-sites-retry", max_attempts = 2, backoff = none)]
+    fn retried_b() -> Result<(), ApiError> {
+        Ok(())
+    }
+    #[fallback(value = 7, name = "ev-sites-fallback")]
+    fn fell_back_a(fail: bool) -> Result<u32, ApiError> {
+        if fail { Err(ApiError::Server) } else { Ok(1) }
+    }
+    #[fallback(value = 7, name = "ev-sites-fallback")]
+    fn fell_back_b() -> Result<u32, ApiError> {
+        Ok(1)
+    }
+    let start = Arc::new(std::sync::Barrier::new(80));
+    let threads: Vec<_> = (0..80)
+        .map(|t| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..300 {
+                    let fail = t % 8 == 0 && i % 100 == 0;
+                    let _ = retried_a(fail);
+                    retried_b().unwrap();
+                    assert_eq!(fell_back_a(fail).unwrap(), if fail { 7 } else { 1 });
+                    fell_back_b().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Threads 0, 8, .., 72 (10 of them) fail 3 times each: every attempt of a retry
+    // (both fail), once for a fallback.
+    let retry = snapshot_of(PolicyKind::Retry, "ev-sites-retry");
+    assert_eq!(retry.failures, 30);
+    assert_eq!(retry.retries, 30);
+    assert_eq!(retry.successes, 2 * 80 * 300 - 30);
+    let fallback = snapshot_of(PolicyKind::Fallback, "ev-sites-fallback");
+    assert_eq!((fallback.failures, fallback.fallbacks), (30, 30));
+    assert_eq!(fallback.successes, 2 * 80 * 300 - 30);
+    let listed = registry::snapshot()
+        .into_iter()
+        .filter(|s| s.name.starts_with("ev-sites-"))
+        .count();
+    assert_eq!(listed, 2, "one entry per name");
+}
+
+#[test]
 fn policy_kinds_display_as_their_attribute() {
     let names: Vec<String> = [
         PolicyKind::Retry,

@@ -415,8 +415,8 @@ impl<'a> Generator<'a> {
         )
     }
 
-    /// A stateless policy's counters as their static cell and the expression that
-    /// registers them, for the runtime's calls that count and register with one check.
+    /// A stateless policy's counters in this function (a `Site`), the closure that
+    /// registers the policy, and the expression that gets its `Stats`.
     fn stats_cell(
         &mut self,
         index: usize,
@@ -428,10 +428,10 @@ impl<'a> Generator<'a> {
         let register = Ident::new(register, Span::call_site());
         let cell = self.static_ident(index, what);
         self.statics.push(quote! {
-            static #cell: #p::OnceLock<#p::SharedStats> = #p::OnceLock::new();
+            static #cell: #p::Site = #p::Site::new();
         });
         let init = quote!(|| #p::#register(#name));
-        let get = quote!(#p::stats(&#cell, #init));
+        let get = quote!(#p::site_stats(&#cell, #init));
         StatsCell { cell, init, get }
     }
 
@@ -1047,8 +1047,9 @@ enum Form {
     Statements,
 }
 
-/// A stateless policy's counters: their static cell, the closure that registers them,
-/// and the expression that gets them (registering them if need be).
+/// A stateless policy's counters in one function: their static, the closure that
+/// registers the policy, and the expression that gets its `Stats` (registering it if
+/// need be).
 struct StatsCell {
     cell: Ident,
     init: TokenStream,

@@ -241,13 +241,22 @@ pub fn fallback_stats(name: impl Into<std::borrow::Cow<'static, str>>) -> Shared
     crate::stats::register(PolicyKind::Fallback, name.into())
 }
 
-/// Counts a fallback's primary outcome, which is returned as it is, into the counters
-/// `cell` holds (registered by `init` on the first call). By reference: a large
-/// `Result` passed through by value is copied on the way, each copy a load of what was
-/// just stored.
+/// One function's counters of its retry or fallback, registered on its first call.
+pub use crate::stats::Site;
+
+/// The counters of the policy `site` counts for, registered by `init` on the first call.
+#[inline]
+pub fn site_stats(site: &'static Site, init: impl FnOnce() -> SharedStats) -> SharedStats {
+    site.stats(init)
+}
+
+/// Counts a fallback's primary outcome, which is returned as it is, at `site` (the
+/// policy registered by `init` on the first call). By reference: a large `Result`
+/// passed through by value is copied on the way, each copy a load of what was just
+/// stored.
 #[inline(always)]
 pub fn count_in<T, E>(
-    cell: &'static OnceLock<SharedStats>,
+    site: &'static Site,
     init: impl FnOnce() -> SharedStats,
     outcome: &Result<T, E>,
 ) {
@@ -256,19 +265,19 @@ pub fn count_in<T, E>(
     } else {
         crate::stats::Count::Failure
     };
-    crate::stats::add_in(cell, init, what);
+    site.add(what, init);
 }
 
-/// A retry's attempt succeeded: the call's success counted into the counters `cell`
-/// holds (registered by `init` on the first call), and the value returned.
+/// A retry's attempt succeeded: the call's success counted at `site` (the policy
+/// registered by `init` on the first call), and the value returned.
 #[inline(always)]
 pub fn retry_ok<T, E>(
     run: &RetryRun<'_>,
-    cell: &'static OnceLock<SharedStats>,
+    site: &'static Site,
     init: impl FnOnce() -> SharedStats,
     value: T,
 ) -> Result<T, E> {
-    crate::stats::add_in(cell, init, crate::stats::Count::Success);
+    site.add(crate::stats::Count::Success, init);
     run.ok_uncounted(value)
 }
 

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::CircuitState;
@@ -231,6 +231,8 @@ pub struct Stats {
     pub(crate) counters: Counters,
     /// Breakers: state changes by `from` and `to` (rare: a lock is fine).
     transitions: Mutex<Vec<TransitionCount>>,
+    /// Retry and fallback: the functions counting under this name, summed when read.
+    sites: Mutex<Vec<&'static Site>>,
     /// Retry and timeout: settings given by configuration (feature `config`).
     #[cfg(feature = "config")]
     pub(crate) live: crate::integrations::config::Slot,
@@ -243,6 +245,7 @@ impl Stats {
             name,
             counters: Counters::default(),
             transitions: Mutex::new(Vec::new()),
+            sites: Mutex::new(Vec::new()),
             #[cfg(feature = "config")]
             live: crate::integrations::config::Slot::new(),
         }
@@ -269,9 +272,13 @@ impl Stats {
         });
     }
 
-    /// The count of `what`, over every thread.
+    /// The count of `what`, over every thread (and every function counting here).
     pub(crate) fn get(&self, what: Count) -> u64 {
-        self.counters.get(what)
+        let sites = self.sites.lock().unwrap_or_else(|e| e.into_inner());
+        sites
+            .iter()
+            .map(|site| site.get(what))
+            .fold(self.counters.get(what), u64::wrapping_add)
     }
 
     /// Counts a breaker's change of state.
@@ -334,31 +341,112 @@ impl Stats {
     }
 }
 
-/// Adds one to `what` in the counters `cell` holds, registering them with `init` on the
-/// first call: one check and one call out of line for both, so that a small function
-/// stays small enough to inline where it is called.
-#[inline(always)]
-pub(crate) fn add_in(
-    cell: &OnceLock<&'static Stats>,
-    init: impl FnOnce() -> &'static Stats,
-    what: Count,
-) {
-    if let Some(stats) = cell.get() {
-        if stats.counters.try_add(what) {
-            return;
-        }
-    }
-    add_in_slow(cell, init, what);
+/// One annotated function's counters for a policy that keeps nothing else (retry,
+/// fallback), in a `static` of its own: a call counts there with no check that the
+/// policy is registered, and the policy's [`Stats`] sum every function's counters when
+/// read. A stripe's count is never zero once the function has counted there, so a zero
+/// is the one check for both "first count here" and "register the policy": one branch
+/// and one call out of line.
+///
+/// All zeros when made (no file space), and only the pages of the stripes that threads
+/// count in are ever touched.
+pub struct Site {
+    /// The policy's counters once registered, else null. A pointer rather than a
+    /// `OnceLock`, so that the whole `static` is zeros (in `.bss`, not in the binary).
+    stats: AtomicPtr<Stats>,
+    stripes: [Block; MAX_STRIPES],
 }
 
-#[cold]
-#[inline(never)]
-fn add_in_slow(
-    cell: &OnceLock<&'static Stats>,
-    init: impl FnOnce() -> &'static Stats,
-    what: Count,
-) {
-    cell.get_or_init(init).add(what);
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site").finish_non_exhaustive()
+    }
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Site {
+    /// A function's counters, empty; the policy is registered on the first count.
+    #[must_use]
+    pub const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)] // each element is its own block
+        const EMPTY: Block = Block([const { AtomicU64::new(0) }; FIELDS]);
+        Site {
+            stats: AtomicPtr::new(std::ptr::null_mut()),
+            stripes: [EMPTY; MAX_STRIPES],
+        }
+    }
+
+    /// Adds one to `what`, registering the policy (`init`) on the function's first call.
+    #[inline(always)]
+    pub(crate) fn add(&'static self, what: Count, init: impl FnOnce() -> &'static Stats) {
+        if let Some(block) = self.stripes.get(thread_stripe()) {
+            // Only this thread writes this stripe: no read-modify-write is needed.
+            let cell = &block.0[what as usize];
+            let n = cell.load(Ordering::Relaxed);
+            if n != 0 {
+                cell.store(n + 1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.add_slow(what, init);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn add_slow(&'static self, what: Count, init: impl FnOnce() -> &'static Stats) {
+        let stats = self.stats(init);
+        match self.stripes.get(assign_thread_stripe()) {
+            Some(block) => {
+                let cell = &block.0[what as usize];
+                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            // No stripe: the policy's own counters take it (atomically).
+            None => stats.add(what),
+        }
+    }
+
+    /// The policy's counters, registered by `init` on the function's first call, with
+    /// this function's counters added to what they sum.
+    #[inline]
+    pub(crate) fn stats(&'static self, init: impl FnOnce() -> &'static Stats) -> &'static Stats {
+        let stats = self.stats.load(Ordering::Acquire);
+        // SAFETY: `stats` is null or was made from a `&'static Stats` (below), stored
+        // with release ordering: what it points to is initialized and lives forever.
+        match unsafe { stats.as_ref() } {
+            Some(stats) => stats,
+            None => self.register(init),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self, init: impl FnOnce() -> &'static Stats) -> &'static Stats {
+        // `init` gives every caller the one `Stats` of the name; the lock makes the
+        // function's counters join its sum once, however many threads get here first.
+        let stats = init();
+        let mut sites = stats.sites.lock().unwrap_or_else(|e| e.into_inner());
+        if !sites.iter().any(|site| std::ptr::eq(*site, self)) {
+            sites.push(self);
+        }
+        drop(sites);
+        self.stats
+            .store(std::ptr::from_ref(stats).cast_mut(), Ordering::Release);
+        stats
+    }
+
+    /// The sum over every thread.
+    fn get(&self, what: Count) -> u64 {
+        let i = what as usize;
+        self.stripes
+            .iter()
+            .map(|b| b.0[i].load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
 }
 
 /// The policies that keep nothing but their counters (retry, timeout, fallback, and
