@@ -7,6 +7,12 @@
 //! thread takes a stripe on its first count and gives it back when it ends, for the
 //! next thread to continue; threads beyond the stripes at once, and threads counting
 //! while they end, share one more block that is written with atomic additions.
+//!
+//! A policy that keeps nothing but counters (retry, fallback) counts in the annotated
+//! function's own [`Site`], summed into the policy's [`Stats`] when read, so that a
+//! call needs no check that the policy is registered. The lifecycle's counts of running
+//! bodies are per stripe too ([`THREAD_COUNTS`]), reached through a pointer the thread
+//! keeps.
 
 use std::borrow::Cow;
 use std::cell::Cell;
