@@ -199,6 +199,9 @@ impl<'a> Generator<'a> {
     fn function(mut self, consumed: &[syn::Path]) -> TokenStream {
         let f = self.function;
         let mut item = f.item.clone();
+        if self.keeps_inline_hint() {
+            item.attrs.push(crate::func::RawAttr::inline());
+        }
         if self.reuses {
             // Rebound (mutably, where declared so) inside the body.
             let bindings: Vec<Option<Ident>> = f
@@ -233,6 +236,26 @@ impl<'a> Generator<'a> {
         };
         item.block = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, body);
         item.into_token_stream()
+    }
+
+    /// A plain function carrying only retries and fallbacks: what they add to a call
+    /// that succeeds is a few counts, yet enough to take a small function past LLVM's
+    /// threshold for inlining it, where it was inlined without them (and then its
+    /// `Result` comes back through memory). `#[inline]` keeps it as inlinable as it
+    /// was; one written by the user is left as it is.
+    fn keeps_inline_hint(&self) -> bool {
+        !self.function.is_async
+            && !self.function.async_trait
+            && self
+                .layers
+                .iter()
+                .all(|l| matches!(l.policy, Policy::Retry(_) | Policy::Fallback(_)))
+            && !self
+                .function
+                .item
+                .attrs
+                .iter()
+                .any(crate::func::RawAttr::is_inline)
     }
 
     fn owned_self_renamed(&self) -> bool {
@@ -1127,6 +1150,26 @@ mod tests {
             again, "fn g () { }",
             "a marker expands to the item unchanged"
         );
+    }
+
+    #[test]
+    fn a_plain_function_with_only_retries_and_fallbacks_stays_inlinable() {
+        let inline = |out: &str| out.matches("# [inline").count();
+        let plain = "fn f() -> Result<(), E> { Ok(()) }";
+        assert_eq!(inline(&expand(Kind::Retry, "", plain)), 1);
+        assert_eq!(inline(&expand(Kind::Fallback, "default", plain)), 1);
+        let stacked = "#[fallback(default)] fn f() -> Result<(), E> { Ok(()) }";
+        assert_eq!(inline(&expand(Kind::Retry, "", stacked)), 1);
+        // The user's own hint is kept as it is.
+        let own = "#[inline(never)] fn f() -> Result<(), E> { Ok(()) }";
+        let out = expand(Kind::Retry, "", own);
+        assert_eq!(inline(&out), 1, "{out}");
+        assert!(out.contains("inline (never)"), "{out}");
+        // Async functions, and stacks with a policy that keeps state, are left alone.
+        let future = "async fn f() -> Result<(), E> { Ok(()) }";
+        assert_eq!(inline(&expand(Kind::Retry, "", future)), 0);
+        let breaker = "#[circuit_breaker] fn f() -> Result<(), E> { Ok(()) }";
+        assert_eq!(inline(&expand(Kind::Retry, "", breaker)), 0);
     }
 
     /// Random argument lists and items, well-formed or not, never make the macro

@@ -93,6 +93,26 @@ pub(crate) struct RawAttr {
 }
 
 impl RawAttr {
+    /// `#[inline]`.
+    pub(crate) fn inline() -> Self {
+        let brackets = Group::new(
+            Delimiter::Bracket,
+            TokenTree::Ident(Ident::new("inline", Span::call_site())).into(),
+        );
+        RawAttr {
+            pound: TokenTree::Punct(Punct::new('#', Spacing::Alone)),
+            brackets: TokenTree::Group(brackets),
+        }
+    }
+
+    /// Whether this is an `inline` attribute, of any form.
+    pub(crate) fn is_inline(&self) -> bool {
+        let TokenTree::Group(group) = &self.brackets else {
+            return false;
+        };
+        matches!(group.stream().into_iter().next(), Some(TokenTree::Ident(i)) if i == "inline")
+    }
+
     /// The attribute, parsed, if its path ends in one of `names`.
     pub(crate) fn parse_if_named(&self, names: &[&str]) -> Option<Attribute> {
         let TokenTree::Group(group) = &self.brackets else {
