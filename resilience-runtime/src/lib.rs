@@ -439,6 +439,11 @@
 //! the retry, callers share the whole retried call. A `#[hedge]` inside a `#[timeout]`
 //! races its copies within the one limit; a `#[circuit_breaker]` inside a `#[hedge]`
 //! counts each copy.
+//!
+//! A plain `fn` that carries only `#[retry]` and `#[fallback]` is marked `#[inline]`,
+//! unless it has an `inline` attribute of its own: what they add to a call that
+//! succeeds is a few counts, but enough to take a small function past the compiler's
+//! threshold for inlining it where it would be inlined without them.
 
 pub mod backoff;
 pub mod bulkhead;

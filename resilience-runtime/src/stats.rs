@@ -98,7 +98,7 @@ impl Counters {
     /// see [`add`](Self::add)).
     #[inline(always)]
     fn try_add(&self, what: Count) -> bool {
-        let stripe = STRIPE.with(Cell::get);
+        let stripe = THREAD.with(|t| t.stripe.get());
         let Some(block) = self.stripes.get(stripe) else {
             return false;
         };
@@ -139,7 +139,7 @@ pub(crate) const MAX_STRIPES: usize = 64;
 /// stripe has (then see [`assign_thread_stripe`]).
 #[inline(always)]
 pub(crate) fn thread_stripe() -> usize {
-    STRIPE.with(Cell::get)
+    THREAD.with(|t| t.stripe.get())
 }
 
 /// This thread's stripe, taking one if it has none yet; a value no stripe has when
@@ -174,14 +174,26 @@ pub(crate) static SHARED_THREAD_COUNTS: ThreadCounts = THREAD_BLOCK;
 /// the one load its counts need, where an index would need a bounds check too.
 #[inline(always)]
 pub(crate) fn own_thread_counts() -> Option<&'static ThreadCounts> {
-    OWN_COUNTS.with(Cell::get)
+    THREAD.with(|t| t.own_counts.get())
+}
+
+/// What a thread knows of its stripe. One thread-local for both, so that a call that
+/// counts in both finds them from one address.
+struct ThreadStripe {
+    /// This thread's stripe.
+    stripe: Cell<usize>,
+    /// Its block of [`THREAD_COUNTS`], set and cleared with the stripe.
+    own_counts: Cell<Option<&'static ThreadCounts>>,
 }
 
 thread_local! {
-    /// This thread's stripe. No destructor, so it can be read while the thread ends.
-    static STRIPE: Cell<usize> = const { Cell::new(UNASSIGNED) };
-    /// Its block of [`THREAD_COUNTS`], set and cleared with the stripe.
-    static OWN_COUNTS: Cell<Option<&'static ThreadCounts>> = const { Cell::new(None) };
+    /// No destructor, so it can be read while the thread ends.
+    static THREAD: ThreadStripe = const {
+        ThreadStripe {
+            stripe: Cell::new(UNASSIGNED),
+            own_counts: Cell::new(None),
+        }
+    };
     /// Gives the stripe back when the thread ends.
     static OWNER: StripeOwner = const { StripeOwner(Cell::new(UNASSIGNED)) };
 }
@@ -196,8 +208,10 @@ impl Drop for StripeOwner {
     fn drop(&mut self) {
         let stripe = self.0.get();
         // Counts made from here on (by later destructors) go to the shared block.
-        let _ = STRIPE.try_with(|s| s.set(SHARED));
-        let _ = OWN_COUNTS.try_with(|c| c.set(None));
+        let _ = THREAD.try_with(|t| {
+            t.stripe.set(SHARED);
+            t.own_counts.set(None);
+        });
         if stripe < stripes() {
             // The thread's last store happens before the push: the next owner of the
             // stripe, who pops under the same lock, continues from its counts.
@@ -224,8 +238,10 @@ fn assign_stripe() -> usize {
         }
         SHARED
     };
-    let _ = STRIPE.try_with(|s| s.set(stripe));
-    let _ = OWN_COUNTS.try_with(|c| c.set(THREAD_COUNTS.get(stripe)));
+    let _ = THREAD.try_with(|t| {
+        t.stripe.set(stripe);
+        t.own_counts.set(THREAD_COUNTS.get(stripe));
+    });
     stripe
 }
 
