@@ -418,8 +418,8 @@ impl<'a> Generator<'a> {
         self.state_with(index, what, ty, quote!(state), init)
     }
 
-    /// The counters of a policy that keeps nothing else (retry, timeout, fallback),
-    /// registered on the function's first call: an expression of type `&'static Stats`.
+    /// A timeout's counters, registered on the function's first call: an expression of
+    /// type `&'static Stats`. (Retries and fallbacks count in a `Site`, `stats_cell`.)
     fn stats(
         &mut self,
         index: usize,

@@ -260,12 +260,7 @@ pub fn count_in<T, E>(
     init: impl FnOnce() -> SharedStats,
     outcome: &Result<T, E>,
 ) {
-    let what = if outcome.is_ok() {
-        crate::stats::Count::Success
-    } else {
-        crate::stats::Count::Failure
-    };
-    site.add(what, init);
+    site.add(crate::stats::Count::of(outcome), init);
 }
 
 /// A retry's attempt succeeded: the call's success counted at `site` (the policy

@@ -46,6 +46,18 @@ pub(crate) enum Count {
     Extra3,
 }
 
+impl Count {
+    /// A body's outcome, as a success or a failure.
+    #[inline(always)]
+    pub(crate) fn of<T, E>(result: &Result<T, E>) -> Self {
+        if result.is_ok() {
+            Count::Success
+        } else {
+            Count::Failure
+        }
+    }
+}
+
 const FIELDS: usize = 8;
 
 /// Stripes a policy's counters have: one per thread counting at once, for twice as
@@ -62,6 +74,24 @@ fn stripes() -> usize {
 #[repr(align(128))]
 #[derive(Default)]
 struct Block([AtomicU64; FIELDS]);
+
+impl Block {
+    /// Adds one to `what`, from the one thread that writes this block: a load and a
+    /// store, no read-modify-write.
+    #[inline(always)]
+    fn bump(&self, what: Count) {
+        let cell = &self.0[what as usize];
+        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+}
+
+/// The sum of `what` over `blocks`, from `start`.
+fn sum(blocks: &[Block], what: Count, start: u64) -> u64 {
+    blocks
+        .iter()
+        .map(|b| b.0[what as usize].load(Ordering::Relaxed))
+        .fold(start, u64::wrapping_add)
+}
 
 /// A policy's counters, per thread, summed when read. Every stripe is made with the
 /// policy, so counting never allocates.
@@ -89,33 +119,17 @@ impl Counters {
     /// Adds one to `what`.
     #[inline(always)]
     pub(crate) fn add(&self, what: Count) {
-        if !self.try_add(what) {
-            self.add_slow(what);
+        match self.stripes.get(thread_stripe()) {
+            Some(block) => block.bump(what),
+            None => self.add_slow(what),
         }
-    }
-
-    /// Adds one to `what` in this thread's stripe, if it has one: `false` if not (then
-    /// see [`add`](Self::add)).
-    #[inline(always)]
-    fn try_add(&self, what: Count) -> bool {
-        let stripe = THREAD.with(|t| t.stripe.get());
-        let Some(block) = self.stripes.get(stripe) else {
-            return false;
-        };
-        // Only this thread writes this stripe: no read-modify-write is needed.
-        let cell = &block.0[what as usize];
-        cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        true
     }
 
     #[cold]
     #[inline(never)]
     fn add_slow(&self, what: Count) {
         match self.stripes.get(assign_thread_stripe()) {
-            Some(block) => {
-                let cell = &block.0[what as usize];
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
+            Some(block) => block.bump(what),
             None => {
                 self.shared.0[what as usize].fetch_add(1, Ordering::Relaxed);
             }
@@ -124,11 +138,8 @@ impl Counters {
 
     /// The sum over every thread.
     pub(crate) fn get(&self, what: Count) -> u64 {
-        let i = what as usize;
-        self.stripes
-            .iter()
-            .map(|b| b.0[i].load(Ordering::Relaxed))
-            .fold(self.shared.0[i].load(Ordering::Relaxed), u64::wrapping_add)
+        let shared = self.shared.0[what as usize].load(Ordering::Relaxed);
+        sum(&self.stripes, what, shared)
     }
 }
 
@@ -287,11 +298,7 @@ impl Stats {
     /// Counts a body's outcome as a success or a failure.
     #[inline(always)]
     pub(crate) fn outcome<T, E>(&self, result: &Result<T, E>) {
-        self.add(if result.is_ok() {
-            Count::Success
-        } else {
-            Count::Failure
-        });
+        self.add(Count::of(result));
     }
 
     /// The count of `what`, over every thread (and every function counting here).
@@ -423,10 +430,7 @@ impl Site {
     fn add_slow(&'static self, what: Count, init: impl FnOnce() -> &'static Stats) {
         let stats = self.stats(init);
         match self.stripes.get(assign_thread_stripe()) {
-            Some(block) => {
-                let cell = &block.0[what as usize];
-                cell.store(cell.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            }
+            Some(block) => block.bump(what),
             // No stripe: the policy's own counters take it (atomically).
             None => stats.add(what),
         }
@@ -463,11 +467,7 @@ impl Site {
 
     /// The sum over every thread.
     fn get(&self, what: Count) -> u64 {
-        let i = what as usize;
-        self.stripes
-            .iter()
-            .map(|b| b.0[i].load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
+        sum(&self.stripes, what, 0)
     }
 }
 
